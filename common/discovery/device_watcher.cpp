@@ -1,0 +1,80 @@
+#include "discovery/device_watcher.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+#include "discovery/identity.hpp"
+
+namespace kubeaccel {
+
+DeviceWatcher::DeviceWatcher(const Config& config, EventLoop& loop, Listener listener)
+    : config_(config), loop_(loop), listener_(std::move(listener)), scanner_(config), inventory_(config.graceWindow) {}
+
+void DeviceWatcher::start() {
+  // Monitor first, so nothing that happens during enumeration is missed.
+  monitor_ = std::make_unique<UdevMonitor>(scanner_.handle());
+  coalesce_ = loop_.makeTimer([this] { flush(); });
+  expiry_ = loop_.makeTimer([this] { flush(); });
+
+  std::vector<Device> found = scanner_.scanAll();
+  std::map<std::string, int> serialCount;
+  for (const auto& d : found)
+    if (!d.serial.empty()) ++serialCount[d.serial];
+  auto now = Inventory::Clock::now();
+  for (auto& d : found) {
+    d.id = stableId(d, !d.serial.empty() && serialCount[d.serial] == 1);
+    inventory_.upsert(std::move(d), now);
+  }
+  loop_.watchFd(monitor_->fd(), [this] { onUevents(); });
+  flush();
+}
+
+void DeviceWatcher::onUevents() {
+  for (const auto& ev : monitor_->drain()) apply(ev);
+  if (!coalesce_->armed()) coalesce_->armIn(kCoalesce);
+}
+
+void DeviceWatcher::apply(const Uevent& ev) {
+  auto now = Inventory::Clock::now();
+  if (ev.action == "remove") {
+    if (const Device* gone = inventory_.presentAt(ev.syspath)) {
+      const DeviceClass* c = config_.findClass(gone->className);
+      spdlog::info("device removed: {} {} from {}", gone->className, gone->id, gone->busLocation);
+      inventory_.remove(ev.syspath, c && c->reenumerates, now);
+    } else if (auto owner = inventory_.ownerOf(ev.syspath)) {
+      // One of a device's node-carrying children went: re-read the device.
+      if (auto d = scanner_.resolve(*owner)) upsert(std::move(*d));
+    }
+    return;
+  }
+  if (auto d = scanner_.resolve(ev.syspath)) {
+    upsert(std::move(*d));
+  } else if (inventory_.presentAt(ev.syspath)) {
+    // It changed into something the catalog no longer claims.
+    inventory_.remove(ev.syspath, false, now);
+  }
+}
+
+void DeviceWatcher::upsert(Device d) {
+  d.id = stableId(d, !d.serial.empty() && !inventory_.serialTaken(d.serial, d.syspath));
+  bool known = inventory_.presentAt(d.syspath) != nullptr;
+  std::string cls = d.className, id = d.id, where = d.busLocation;
+  if (inventory_.upsert(std::move(d), Inventory::Clock::now()) && !known)
+    spdlog::info("device added: {} {} at {}", cls, id, where);
+}
+
+void DeviceWatcher::flush() {
+  auto now = Inventory::Clock::now();
+  inventory_.expire(now);
+  if (auto next = inventory_.nextExpiry())
+    expiry_->armAt(*next);
+  else
+    expiry_->disarm();
+  auto snap = inventory_.snapshot();
+  if (snap == reported_) return;
+  reported_ = std::move(snap);
+  listener_(reported_);
+}
+
+}  // namespace kubeaccel

@@ -1,0 +1,22 @@
+#include "discovery/identity.hpp"
+
+#include <cctype>
+
+namespace kubeaccel {
+
+std::string filenameSafe(const std::string& s) {
+  std::string out = s;
+  for (char& c : out)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '-';
+  // "." and ".." are names no directory may take.
+  if (out.empty() || out == "." || out == "..") out = "_" + out;
+  return out;
+}
+
+std::string stableId(const Device& d, bool serialUsable) {
+  if (serialUsable && !d.serial.empty()) return filenameSafe(d.serial);
+  if (d.subsystem == "usb") return "usb-" + filenameSafe(d.portKey);
+  return filenameSafe(d.portKey);
+}
+
+}  // namespace kubeaccel

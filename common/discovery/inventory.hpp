@@ -1,0 +1,60 @@
+#pragma once
+// The devices a node has, with the removal rules: a re-enumerating device keeps
+// its identity and health for the grace window, any other removed device turns
+// Unhealthy at once, and a device not back when the window ends is dropped.
+// Pure state: time is passed in, so it is tested without clocks or udev.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "discovery/device.hpp"
+
+namespace kubeaccel {
+
+struct TrackedDevice {
+  Device device;
+  bool healthy = true;
+  bool operator==(const TrackedDevice&) const = default;
+};
+
+class Inventory {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit Inventory(std::chrono::milliseconds grace) : grace_(grace) {}
+
+  // A device seen now (added or changed). A device that comes back to the port
+  // of one that left inside the window takes that one's ID. Returns whether
+  // anything a consumer sees changed.
+  bool upsert(Device d, Clock::time_point now);
+
+  // The device at `syspath` left. `reenumerates`: keep it Healthy meanwhile.
+  bool remove(const std::string& syspath, bool reenumerates, Clock::time_point now);
+
+  // Drops devices whose window has ended.
+  bool expire(Clock::time_point now);
+  std::optional<Clock::time_point> nextExpiry() const;
+
+  // Is `serial` used by a present device other than the one at `syspath`?
+  bool serialTaken(const std::string& serial, const std::string& syspath) const;
+  // The present device at `syspath`, or null.
+  const Device* presentAt(const std::string& syspath) const;
+  // The tracked, present device that `syspath` sits under (a child's owner).
+  std::optional<std::string> ownerOf(const std::string& syspath) const;
+
+  std::vector<TrackedDevice> snapshot() const;
+
+ private:
+  struct Entry {
+    TrackedDevice tracked;
+    bool present = true;
+    Clock::time_point goneAt{};
+  };
+  std::chrono::milliseconds grace_;
+  std::map<std::string, Entry> byId_;
+};
+
+}  // namespace kubeaccel

@@ -1,0 +1,94 @@
+#include "discovery/udev_facts.hpp"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <stdexcept>
+
+namespace kubeaccel {
+namespace {
+
+bool isSubsystem(udev_device* d, const char* s) { return str(udev_device_get_subsystem(d)) == s; }
+
+udev_device* nearestPci(udev_device* dev) {
+  for (udev_device* d = dev; d; d = udev_device_get_parent(d))
+    if (isSubsystem(d, "pci")) return d;
+  return nullptr;
+}
+
+}  // namespace
+
+bool isCandidate(udev_device* dev) {
+  std::string subsystem = str(udev_device_get_subsystem(dev));
+  if (subsystem == "usb") return str(udev_device_get_devtype(dev)) == "usb_device";
+  return subsystem == "pci" || subsystem == "accel";
+}
+
+DeviceFacts factsOf(udev_device* dev) {
+  DeviceFacts f;
+  f.subsystem = str(udev_device_get_subsystem(dev));
+  f.devtype = str(udev_device_get_devtype(dev));
+  auto attr = [dev](const char* name) { return sysattr(dev, name).value_or(""); };
+  if (f.subsystem == "usb") {
+    f.vendor = normalizeHex(attr("idVendor"));
+    f.product = normalizeHex(attr("idProduct"));
+    f.serial = attr("serial");
+  } else if (f.subsystem == "pci") {
+    f.vendor = normalizeHex(attr("vendor"));
+    f.device = normalizeHex(attr("device"));
+    f.pciClass = normalizeHex(attr("class"));
+  }
+  f.property = [dev](const std::string& key) -> std::optional<std::string> {
+    const char* v = udev_device_get_property_value(dev, key.c_str());
+    return v ? std::optional<std::string>(v) : std::nullopt;
+  };
+  f.attribute = [dev](const std::string& key) { return sysattr(dev, key.c_str()); };
+  return f;
+}
+
+std::vector<std::string> nodesOf(udev* u, udev_device* dev, const DeviceClass& cls) {
+  std::vector<std::string> nodes;
+  if (const char* node = udev_device_get_devnode(dev)) nodes.emplace_back(node);
+  if (isSubsystem(dev, "pci")) {
+    UdevEnumeratePtr e(udev_enumerate_new(u));
+    udev_enumerate_add_match_parent(e.get(), dev);
+    udev_enumerate_scan_devices(e.get());
+    udev_list_entry* entry;
+    udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e.get())) {
+      UdevDevicePtr child(udev_device_new_from_syspath(u, udev_list_entry_get_name(entry)));
+      if (!child) continue;
+      const char* node = udev_device_get_devnode(child.get());
+      if (!node || str(udev_device_get_syspath(child.get())) == str(udev_device_get_syspath(dev))) continue;
+      std::string subsystem = str(udev_device_get_subsystem(child.get()));
+      if (!cls.childSubsystems.empty() &&
+          std::find(cls.childSubsystems.begin(), cls.childSubsystems.end(), subsystem) == cls.childSubsystems.end())
+        continue;
+      nodes.emplace_back(node);
+    }
+  }
+  for (const auto& extra : cls.extraNodes) {
+    struct stat st;
+    if (::stat(extra.c_str(), &st) == 0) nodes.push_back(extra);
+  }
+  std::sort(nodes.begin(), nodes.end());
+  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+  return nodes;
+}
+
+int numaNodeOf(udev_device* dev) {
+  udev_device* pci = nearestPci(dev);
+  if (!pci) return -1;
+  auto raw = sysattr(pci, "numa_node");
+  if (!raw) return -1;
+  int value = 0;
+  const char* begin = raw->data();
+  const char* end = begin + raw->size();
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (ec != std::errc() || ptr != end || value < -1 || value > 1023)
+    throw std::runtime_error(str(udev_device_get_syspath(pci)) + "/numa_node: expected an integer >= -1, got '" +
+                             *raw + "'");
+  return value;
+}
+
+}  // namespace kubeaccel

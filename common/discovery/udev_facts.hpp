@@ -1,0 +1,29 @@
+#pragma once
+// Builds the DeviceFacts of a udev device, and the device-level reads that
+// need sysfs: nodes and NUMA node.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "discovery/device_facts.hpp"
+#include "discovery/udev_handles.hpp"
+
+namespace kubeaccel {
+
+// True for the devices a class can claim: whole USB devices, PCI functions and
+// `accel` class devices.
+bool isCandidate(udev_device* dev);
+
+DeviceFacts factsOf(udev_device* dev);
+
+// Host device nodes of `dev` and, for PCI, of its descendants (restricted to
+// `cls.childSubsystems` if set), plus the class's extra nodes that exist.
+std::vector<std::string> nodesOf(udev* u, udev_device* dev, const DeviceClass& cls);
+
+// NUMA node of the device or of its nearest PCI ancestor; -1 when none.
+// Throws std::runtime_error naming the file when the value is malformed.
+int numaNodeOf(udev_device* dev);
+
+}  // namespace kubeaccel

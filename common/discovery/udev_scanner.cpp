@@ -1,0 +1,93 @@
+#include "discovery/udev_scanner.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+#include "discovery/udev_facts.hpp"
+
+namespace kubeaccel {
+
+UdevScanner::UdevScanner(const Config& config) : config_(config), udev_(udev_new()) {
+  if (!udev_) throw std::runtime_error("libudev: udev_new failed");
+}
+
+std::vector<Device> UdevScanner::scanAll() {
+  std::vector<Device> out;
+  UdevEnumeratePtr e(udev_enumerate_new(udev_.get()));
+  for (const char* s : {"usb", "pci", "accel"}) udev_enumerate_add_match_subsystem(e.get(), s);
+  udev_enumerate_scan_devices(e.get());
+  udev_list_entry* entry;
+  udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e.get())) {
+    UdevDevicePtr dev(udev_device_new_from_syspath(udev_.get(), udev_list_entry_get_name(entry)));
+    if (!dev || !isCandidate(dev.get())) continue;
+    const DeviceClass* cls = classify(config_, factsOf(dev.get()));
+    if (!cls) continue;
+    if (str(udev_device_get_subsystem(dev.get())) == "accel" && claimedByAncestor(dev.get())) continue;
+    if (auto d = read(dev.get(), *cls)) out.push_back(std::move(*d));
+  }
+  return out;
+}
+
+std::optional<Device> UdevScanner::resolve(const std::string& syspath) {
+  UdevDevicePtr dev(udev_device_new_from_syspath(udev_.get(), syspath.c_str()));
+  if (!dev) return std::nullopt;
+  return claimedOwner(dev.get());
+}
+
+// A node-carrying child belongs to its nearest claimed USB device or PCI
+// function; an `accel` device is claimed on its own only when that owner is not.
+std::optional<Device> UdevScanner::claimedOwner(udev_device* dev) {
+  bool isAccel = str(udev_device_get_subsystem(dev)) == "accel";
+  for (udev_device* d = isAccel ? udev_device_get_parent(dev) : dev; d; d = udev_device_get_parent(d)) {
+    if (!isCandidate(d)) continue;
+    if (const DeviceClass* cls = classify(config_, factsOf(d))) return read(d, *cls);
+    if (str(udev_device_get_subsystem(d)) == "pci") break;  // nodes never belong above a PCI function
+  }
+  if (isAccel)
+    if (const DeviceClass* cls = classify(config_, factsOf(dev))) return read(dev, *cls);
+  return std::nullopt;
+}
+
+bool UdevScanner::claimedByAncestor(udev_device* dev) {
+  for (udev_device* d = udev_device_get_parent(dev); d; d = udev_device_get_parent(d)) {
+    if (!isCandidate(d)) continue;
+    if (classify(config_, factsOf(d))) return true;
+    if (str(udev_device_get_subsystem(d)) == "pci") return false;
+  }
+  return false;
+}
+
+std::optional<Device> UdevScanner::read(udev_device* dev, const DeviceClass& cls) {
+  Device d;
+  d.className = cls.name;
+  d.syspath = str(udev_device_get_syspath(dev));
+  d.subsystem = str(udev_device_get_subsystem(dev));
+  DeviceFacts f = factsOf(dev);
+  d.vendor = f.vendor;
+  d.product = d.subsystem == "usb" ? f.product : f.device;
+  d.serial = f.serial;
+  std::string sysname = str(udev_device_get_sysname(dev));
+  if (d.subsystem == "accel") {
+    // An accel device is known by the PCI function it sits on, when there is one.
+    udev_device* pci = udev_device_get_parent_with_subsystem_devtype(dev, "pci", nullptr);
+    d.portKey = pci ? str(udev_device_get_sysname(pci)) : sysname;
+  } else {
+    d.portKey = sysname;
+  }
+  d.busLocation = d.subsystem + " " + sysname;
+  try {
+    d.numaNode = numaNodeOf(dev);
+  } catch (const std::exception& e) {
+    spdlog::error("skipping {} device {}: {}", cls.name, d.syspath, e.what());
+    return std::nullopt;
+  }
+  d.nodes = nodesOf(udev_.get(), dev, cls);
+  if (d.subsystem == "usb" && d.nodes.empty()) {
+    spdlog::error("skipping {} device {}: it has no device node", cls.name, d.syspath);
+    return std::nullopt;
+  }
+  return d;
+}
+
+}  // namespace kubeaccel

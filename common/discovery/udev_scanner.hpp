@@ -1,0 +1,38 @@
+#pragma once
+// Reads the catalog's devices out of udev: what they are, their nodes and NUMA
+// node. Knows nothing of kubelets or sockets.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "discovery/device.hpp"
+#include "discovery/udev_handles.hpp"
+
+namespace kubeaccel {
+
+class UdevScanner {
+ public:
+  // Throws std::runtime_error if libudev cannot start.
+  explicit UdevScanner(const Config& config);
+
+  // Every device the catalog claims now. IDs are left for the caller to assign.
+  std::vector<Device> scanAll();
+
+  // The claimed device at `syspath`, or the claimed device that owns it (a
+  // child device carrying a node, a USB interface). nullopt when none.
+  std::optional<Device> resolve(const std::string& syspath);
+
+  udev* handle() const { return udev_.get(); }
+
+ private:
+  std::optional<Device> claimedOwner(udev_device* dev);
+  std::optional<Device> read(udev_device* dev, const DeviceClass& cls);
+  bool claimedByAncestor(udev_device* dev);
+
+  const Config& config_;
+  UdevPtr udev_;
+};
+
+}  // namespace kubeaccel

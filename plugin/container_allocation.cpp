@@ -1,0 +1,62 @@
+#include "container_allocation.hpp"
+
+#include <set>
+
+namespace kubeaccel {
+namespace {
+
+std::string join(const std::vector<std::string>& parts, const char* sep = ",") {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
+}
+
+}  // namespace
+
+std::string slotDirectory(const std::string& agentDir, const std::string& className, const AdvertisedDevice& slot) {
+  return agentDir + "/" + className + "/" + slot.physicalId + "/" + slotDirName(slot.slot);
+}
+
+v1beta1::ContainerAllocateResponse containerAllocation(const DeviceClass& cls,
+                                                       const std::vector<const AdvertisedDevice*>& devices,
+                                                       const AllocationPaths& paths) {
+  v1beta1::ContainerAllocateResponse resp;
+  std::vector<std::string> ids;
+  for (const auto* d : devices) ids.push_back(d->id);
+  auto& env = *resp.mutable_envs();
+  env["KUBEACCEL_DEVICE_IDS"] = join(ids);
+
+  if (cls.mode == Mode::Device) {
+    std::set<std::string> seen;
+    std::vector<std::string> nodes;
+    for (const auto* d : devices)
+      for (const auto& node : d->device.nodes) {
+        if (!seen.insert(node).second) continue;  // shared nodes such as /dev/nvidiactl
+        auto* spec = resp.add_devices();
+        spec->set_host_path(node);
+        spec->set_container_path(node);
+        spec->set_permissions("rw");
+        nodes.push_back(node);
+      }
+    env["KUBEACCEL_DEVICE_NODES"] = join(nodes);
+    return resp;
+  }
+
+  // The directory, not the socket file, is mounted: a bind-mounted socket goes
+  // stale when the agent restarts and recreates it.
+  std::vector<std::string> sockets;
+  for (size_t i = 0; i < devices.size(); ++i) {
+    std::string inside = i == 0 ? kSlotMountPath : std::string(kSlotMountPath) + "-" + std::to_string(i);
+    auto* m = resp.add_mounts();
+    m->set_host_path(slotDirectory(paths.agentDir, cls.name, *devices[i]));
+    m->set_container_path(inside);
+    m->set_read_only(false);  // shared-memory region files are written there
+    sockets.push_back("unix://" + inside + "/inference.sock");
+  }
+  env["KUBEACCEL_INFERENCE_SOCKET"] = sockets.front();
+  env["KUBEACCEL_DEVICE_ID"] = devices.front()->id;
+  if (devices.size() > 1) env["KUBEACCEL_INFERENCE_SOCKETS"] = join(sockets);
+  return resp;
+}
+
+}  // namespace kubeaccel

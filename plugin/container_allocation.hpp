@@ -1,0 +1,29 @@
+#pragma once
+// What a container gets for the devices the kubelet allocated to it.
+
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "deviceplugin/v1beta1/api.pb.h"
+#include "discovery/advertisement.hpp"
+
+namespace kubeaccel {
+
+// Where the first slot's directory appears in an agent-mode container.
+inline constexpr const char* kSlotMountPath = "/run/kubeaccel";
+
+struct AllocationPaths {
+  std::string agentDir;  // host: <agent-dir>/<class>/<device-id>/<slot>/
+};
+
+// Device mode: every node of every device (rw, same path inside), and env
+// naming them. Agent mode: each slot's directory, and env naming the socket.
+v1beta1::ContainerAllocateResponse containerAllocation(const DeviceClass& cls,
+                                                       const std::vector<const AdvertisedDevice*>& devices,
+                                                       const AllocationPaths& paths);
+
+// Host directory of an agent-mode slot.
+std::string slotDirectory(const std::string& agentDir, const std::string& className, const AdvertisedDevice& slot);
+
+}  // namespace kubeaccel

@@ -1,0 +1,143 @@
+#include "plugin_daemon.hpp"
+
+#include <sys/stat.h>
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+
+#include "kubelet_registrar.hpp"
+
+namespace kubeaccel {
+namespace {
+
+bool exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string socketName(const DeviceClass& cls) { return "kubeaccel-" + cls.name + ".sock"; }
+
+}  // namespace
+
+PluginDaemon::PluginDaemon(const Config& config, PluginOptions options)
+    : config_(config), options_(std::move(options)) {}
+
+PluginDaemon::~PluginDaemon() = default;
+
+int PluginDaemon::run() {
+  inotify_ = std::make_unique<InotifyWatch>(devicePluginDir());
+  loop_.watchFd(inotify_->fd(), [this] {
+    inotify_->dispatch([this](InotifyWatch::Change c, const std::string& name) { onSocketDirChange(c, name); });
+    reconcile();
+  });
+  loop_.onSignals({SIGTERM, SIGINT}, [this](int sig) {
+    spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    loop_.stop();
+  });
+  retry_ = loop_.makeTimer([this] { reconcile(); });
+  if (exists(kubeletSocket())) kubeletGeneration_ = 1;
+
+  watcher_ = std::make_unique<DeviceWatcher>(config_, loop_, [this](const auto& d) { onDevices(d); });
+  watcher_->start();
+  reconcile();
+  spdlog::info("kubeaccel-plugin {} running: {} class(es), kubelet dir {}", KUBEACCEL_VERSION,
+               config_.classes.size(), options_.kubeletDir);
+  loop_.run();
+
+  for (auto& [_, r] : resources_)
+    if (r->server) r->server->stop();
+  spdlog::info("stopped");
+  return 0;
+}
+
+void PluginDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
+  bool added = false;
+  for (const auto& cls : config_.classes) {
+    auto advertised = advertise(cls, devices);
+    auto it = resources_.find(cls.name);
+    if (it == resources_.end()) {
+      // A resource is served from its first device on; never for a class the node lacks.
+      if (advertised.empty()) continue;
+      auto r = std::make_unique<Resource>();
+      r->cls = &cls;
+      r->name = config_.resourceName(cls);
+      it = resources_.emplace(cls.name, std::move(r)).first;
+      added = true;
+    }
+    Resource& r = *it->second;
+    auto before = r.state.get();
+    std::map<std::string, bool> wasHealthy;
+    for (const auto& d : *before) wasHealthy[d.physicalId] = d.healthy;
+    std::map<std::string, bool> nowHealthy;
+    for (const auto& d : advertised) nowHealthy[d.physicalId] = d.healthy;
+    for (const auto& [id, h] : nowHealthy) {
+      auto w = wasHealthy.find(id);
+      if (w != wasHealthy.end() && w->second != h)
+        spdlog::info("{}: device {} is now {}", r.name, id, h ? "Healthy" : "Unhealthy");
+    }
+    for (const auto& [id, _] : wasHealthy)
+      if (!nowHealthy.count(id)) spdlog::info("{}: device {} dropped", r.name, id);
+    r.state.set(std::move(advertised));
+  }
+  if (added) reconcile();
+}
+
+void PluginDaemon::onSocketDirChange(InotifyWatch::Change change, const std::string& name) {
+  if (name == "kubelet.sock" && change == InotifyWatch::Change::Created) {
+    ++kubeletGeneration_;
+    spdlog::info("kubelet.sock (re)created: registering again");
+  }
+}
+
+// Brings every resource to "serving on an intact socket and registered with the
+// current kubelet". Idempotent: runs after any change in device-plugins/.
+void PluginDaemon::reconcile() {
+  bool kubeletUp = exists(kubeletSocket());
+  bool failed = false;
+  for (auto& [_, r] : resources_) {
+    if (!r->server)
+      r->server = std::make_unique<ResourceServer>(devicePluginDir() + "/" + socketName(*r->cls), r->name, *r->cls,
+                                                   r->state, AllocationPaths{options_.agentDir});
+    if (!r->server->intact()) {
+      try {
+        r->server->start();
+      } catch (const std::exception& e) {
+        spdlog::error("{}: {}", r->name, e.what());
+        failed = true;
+        continue;
+      }
+      r->registeredWith = 0;
+    }
+    if (r->registeredWith != 0 && r->registeredWith == kubeletGeneration_) continue;
+    if (!kubeletUp) {
+      if (!toldWaiting_) spdlog::info("waiting for {} to appear", kubeletSocket());
+      toldWaiting_ = true;
+      continue;
+    }
+    v1beta1::DevicePluginOptions opts;
+    opts.set_pre_start_required(r->cls->preStartRequired);
+    opts.set_get_preferred_allocation_available(true);
+    std::string err =
+        registerWithKubelet(kubeletSocket(), socketName(*r->cls), r->name, opts, std::chrono::seconds(5));
+    if (err.empty()) {
+      r->registeredWith = kubeletGeneration_ == 0 ? ++kubeletGeneration_ : kubeletGeneration_;
+      toldWaiting_ = false;
+      spdlog::info("registered {} with the kubelet", r->name);
+    } else {
+      spdlog::warn("registering {} failed: {}; retrying in {} ms", r->name, err, backoff_.count());
+      failed = true;
+    }
+  }
+  if (failed) {
+    if (!retry_->armed()) {
+      retry_->armIn(backoff_);
+      backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+    }
+  } else {
+    backoff_ = kFirstBackoff;
+    retry_->disarm();
+  }
+}
+
+}  // namespace kubeaccel
