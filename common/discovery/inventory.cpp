@@ -25,7 +25,8 @@ bool Inventory::upsert(Device d, Clock::time_point now) {
   }
   auto it = byId_.find(d.id);
   if (it == byId_.end()) {
-    byId_.emplace(d.id, Entry{TrackedDevice{std::move(d), true}, true, {}});
+    std::string id = d.id;
+    byId_.emplace(std::move(id), Entry{TrackedDevice{std::move(d), true}, true, {}});
     return true;
   }
   Entry& e = it->second;

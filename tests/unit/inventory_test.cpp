@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+
+#include "discovery/inventory.hpp"
+
+namespace kubeaccel {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = Inventory::Clock;
+
+Device stick(const std::string& id, const std::string& syspath, const std::string& port = "1-3") {
+  Device d;
+  d.className = "movidius-ncs2";
+  d.id = id;
+  d.syspath = syspath;
+  d.subsystem = "usb";
+  d.portKey = port;
+  return d;
+}
+
+Device card(const std::string& addr) {
+  Device d;
+  d.className = "coral-pcie";
+  d.id = addr;
+  d.syspath = "/sys/devices/pci0000:00/" + addr;
+  d.subsystem = "pci";
+  d.portKey = addr;
+  return d;
+}
+
+TEST(Inventory, NonReenumeratingDeviceTurnsUnhealthyAtOnceThenDrops) {
+  Inventory inv(3000ms);
+  auto t0 = Clock::now();
+  EXPECT_TRUE(inv.upsert(card("0000-03-00.0"), t0));
+  EXPECT_TRUE(inv.remove("/sys/devices/pci0000:00/0000-03-00.0", false, t0));
+  ASSERT_EQ(inv.snapshot().size(), 1u);
+  EXPECT_FALSE(inv.snapshot()[0].healthy);
+  EXPECT_EQ(inv.nextExpiry(), t0 + 3000ms);
+  EXPECT_FALSE(inv.expire(t0 + 2999ms));
+  EXPECT_TRUE(inv.expire(t0 + 3000ms));
+  EXPECT_TRUE(inv.snapshot().empty());
+  EXPECT_FALSE(inv.nextExpiry());
+}
+
+TEST(Inventory, ReturningDeviceIsHealthyAgain) {
+  Inventory inv(3000ms);
+  auto t0 = Clock::now();
+  inv.upsert(card("0000-03-00.0"), t0);
+  inv.remove("/sys/devices/pci0000:00/0000-03-00.0", false, t0);
+  EXPECT_TRUE(inv.upsert(card("0000-03-00.0"), t0 + 1s));
+  ASSERT_EQ(inv.snapshot().size(), 1u);
+  EXPECT_TRUE(inv.snapshot()[0].healthy);
+  EXPECT_FALSE(inv.expire(t0 + 10s));  // present again: never dropped
+}
+
+TEST(Inventory, ReenumerationKeepsIdAndHealthInsideTheWindow) {
+  Inventory inv(3000ms);
+  auto t0 = Clock::now();
+  // An unbooted NCS2 (port path ID) boots and comes back with a unique serial.
+  inv.upsert(stick("usb-1-3", "/sys/devices/usb1/1-3"), t0);
+  EXPECT_FALSE(inv.remove("/sys/devices/usb1/1-3", true, t0 + 10ms));  // nothing visible changes
+  ASSERT_EQ(inv.snapshot().size(), 1u);
+  EXPECT_TRUE(inv.snapshot()[0].healthy);
+  Device booted = stick("SERIAL42", "/sys/devices/usb1/1-3");
+  booted.product = "f63b";
+  inv.upsert(booted, t0 + 900ms);
+  auto snap = inv.snapshot();
+  ASSERT_EQ(snap.size(), 1u);
+  EXPECT_EQ(snap[0].device.id, "usb-1-3");
+  EXPECT_EQ(snap[0].device.product, "f63b");
+  EXPECT_TRUE(snap[0].healthy);
+}
+
+TEST(Inventory, DeviceInAnotherPortIsANewDevice) {
+  Inventory inv(3000ms);
+  auto t0 = Clock::now();
+  inv.upsert(stick("usb-1-3", "/sys/devices/usb1/1-3"), t0);
+  inv.remove("/sys/devices/usb1/1-3", true, t0);
+  inv.upsert(stick("usb-1-4", "/sys/devices/usb1/1-4", "1-4"), t0 + 100ms);
+  EXPECT_EQ(inv.snapshot().size(), 2u);
+  EXPECT_TRUE(inv.expire(t0 + 3s));
+  ASSERT_EQ(inv.snapshot().size(), 1u);
+  EXPECT_EQ(inv.snapshot()[0].device.id, "usb-1-4");
+}
+
+TEST(Inventory, SerialTakenAndOwner) {
+  Inventory inv(3000ms);
+  Device a = stick("A", "/sys/devices/usb1/1-3");
+  a.serial = "03e72485";
+  inv.upsert(a, Clock::now());
+  EXPECT_TRUE(inv.serialTaken("03e72485", "/sys/devices/usb1/1-4"));
+  EXPECT_FALSE(inv.serialTaken("03e72485", "/sys/devices/usb1/1-3"));
+  EXPECT_EQ(inv.ownerOf("/sys/devices/usb1/1-3/1-3:1.0"), "/sys/devices/usb1/1-3");
+  EXPECT_FALSE(inv.ownerOf("/sys/devices/usb1/1-30"));
+  EXPECT_NE(inv.presentAt("/sys/devices/usb1/1-3"), nullptr);
+}
+
+TEST(Inventory, StormSettlesToTheLastState) {
+  Inventory inv(3000ms);
+  auto t = Clock::now();
+  for (int i = 0; i < 50; ++i) {
+    inv.upsert(card("0000-03-00.0"), t);
+    inv.remove("/sys/devices/pci0000:00/0000-03-00.0", false, t);
+    t += 10ms;
+  }
+  inv.upsert(card("0000-03-00.0"), t);
+  auto snap = inv.snapshot();
+  ASSERT_EQ(snap.size(), 1u);
+  EXPECT_TRUE(snap[0].healthy);
+}
+
+}  // namespace
+}  // namespace kubeaccel
