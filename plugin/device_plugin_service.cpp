@@ -45,11 +45,17 @@ class DevicePluginService::Stream final : public grpc::ServerWriteReactor<v1beta
     if (!writing_) writeNext();
   }
 
+  // Sends the pending set if what the kubelet sees (IDs, health, topology)
+  // differs from the last message; other device details change silently.
   void writeNext() {
-    if (!pending_ || pending_ == sent_) return;
-    msg_ = listAndWatchMessage(*pending_);
-    sent_ = std::move(pending_);
+    if (!pending_) return;
+    auto msg = listAndWatchMessage(*pending_);
     pending_.reset();
+    std::string wire = msg.SerializeAsString();
+    if (sentAny_ && wire == sentWire_) return;  // the first set is sent even if empty
+    sentAny_ = true;
+    sentWire_ = std::move(wire);
+    msg_ = std::move(msg);
     writing_ = true;
     StartWrite(&msg_);
   }
@@ -82,7 +88,9 @@ class DevicePluginService::Stream final : public grpc::ServerWriteReactor<v1beta
   DevicePluginService& svc_;
   int token_ = -1;
   std::mutex mu_;
-  ResourceState::Snapshot pending_, sent_;
+  ResourceState::Snapshot pending_;
+  std::string sentWire_;
+  bool sentAny_ = false;
   v1beta1::ListAndWatchResponse msg_;
   bool writing_ = false, endAfterWrite_ = false, finished_ = false;
 };

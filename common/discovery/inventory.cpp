@@ -7,18 +7,22 @@ namespace kubeaccel {
 bool Inventory::upsert(Device d, Clock::time_point now) {
   (void)now;
   bool changed = false;
-  // The device at this syspath had another identity (say, its serial became
-  // readable): that identity is gone.
+  // A device of another class at this syspath is gone (it changed identity).
   std::erase_if(byId_, [&](const auto& kv) {
-    bool stale = kv.second.present && kv.second.tracked.device.syspath == d.syspath && kv.first != d.id;
+    const Device& old = kv.second.tracked.device;
+    bool stale = kv.second.present && old.syspath == d.syspath && old.className != d.className;
     changed |= stale;
     return stale;
   });
   if (!byId_.count(d.id)) {
-    for (auto& [id, e] : byId_) {
+    // The same class in the same port is the same device: a stick whose
+    // firmware booted, or whose serial became readable. sysfs may already show
+    // the new device while the old one's removal is still being processed, so
+    // this holds whether or not the old entry is marked gone yet.
+    for (const auto& [id, e] : byId_) {
       const Device& old = e.tracked.device;
-      if (!e.present && old.className == d.className && old.portKey == d.portKey) {
-        d.id = id;  // re-enumerated in the same port: same device
+      if (old.className == d.className && old.portKey == d.portKey) {
+        d.id = id;
         break;
       }
     }
@@ -31,7 +35,7 @@ bool Inventory::upsert(Device d, Clock::time_point now) {
   }
   Entry& e = it->second;
   TrackedDevice updated{std::move(d), true};
-  changed |= !(e.tracked == updated);
+  changed |= !(e.tracked == updated) || !e.present;
   e.tracked = std::move(updated);
   e.present = true;
   return changed;

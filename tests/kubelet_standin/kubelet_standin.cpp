@@ -79,6 +79,13 @@ grpc::Status KubeletStandin::onRegister(const v1beta1::RegisterRequest& req) {
     cv_.notify_all();
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why);
   };
+  {
+    std::lock_guard lock(mu_);
+    if (failRegistrations_ > 0) {
+      --failRegistrations_;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "refused by test");
+    }
+  }
   if (req.version() != "v1beta1") return reject("unsupported API version '" + req.version() + "'");
   static const std::regex kResource("[a-z0-9.-]+/[a-z0-9]([-a-z0-9]*[a-z0-9])?");
   if (!std::regex_match(req.resource_name(), kResource))
@@ -182,6 +189,11 @@ std::map<std::string, KubeletStandin::Resource> KubeletStandin::resources() cons
 std::vector<std::string> KubeletStandin::registrationErrors() const {
   std::lock_guard lock(mu_);
   return errors_;
+}
+
+void KubeletStandin::failRegistrations(int n) {
+  std::lock_guard lock(mu_);
+  failRegistrations_ = n;
 }
 
 std::unique_ptr<v1beta1::DevicePlugin::Stub> KubeletStandin::stubFor(const std::string& resource) {

@@ -55,6 +55,8 @@ class KubeletStandin {
   bool waitForRegistrations(const std::string& resource, int count, std::chrono::milliseconds timeout);
   std::map<std::string, Resource> resources() const;
   std::vector<std::string> registrationErrors() const;
+  // The next `n` Register calls are refused, as by a kubelet that is not ready.
+  void failRegistrations(int n);
 
   // Calls on a registered plugin, as the kubelet makes them.
   grpc::Status allocate(const std::string& resource, const std::vector<std::string>& ids,
@@ -88,6 +90,7 @@ class KubeletStandin {
   std::map<std::string, std::unique_ptr<Endpoint>> endpoints_;
   std::vector<std::unique_ptr<Endpoint>> retired_;
   std::vector<std::string> errors_;
+  int failRegistrations_ = 0;
 };
 
 }  // namespace kubeaccel::testing

@@ -1,0 +1,188 @@
+#include "plugin_harness.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <umockdev.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+extern char** environ;
+
+namespace kubeaccel::testing {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string makeTempRoot() {
+  std::string tmpl = (fs::temp_directory_path() / "kubeaccel-it-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  return tmpl;
+}
+
+pid_t spawn(const std::vector<std::string>& argv, const std::string& logPath) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 2, logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid;
+  int rc = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) throw std::runtime_error("posix_spawn " + argv[0] + " failed");
+  return pid;
+}
+
+int waitExit(pid_t pid) {
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace
+
+PluginHarness::PluginHarness() : root_(makeTempRoot()) {
+  // umockdev_in_mock_environment() is unreliable here; look for the preload.
+  const char* preload = std::getenv("LD_PRELOAD");
+  if (!preload || !std::strstr(preload, "umockdev"))
+    throw std::runtime_error("integration tests must run under umockdev-wrapper");
+  fs::create_directories(devicePluginDir());
+  fs::create_directories(agentDir());
+  fs::create_directories(root_ + "/cdi");
+  testbed_ = umockdev_testbed_new();
+  kubelet_ = std::make_unique<KubeletStandin>(devicePluginDir());
+  kubelet_->start();
+}
+
+PluginHarness::~PluginHarness() {
+  if (pid_ > 0) stopPlugin(SIGKILL);
+  kubelet_.reset();
+  if (testbed_) g_object_unref(testbed_);
+  std::error_code ec;
+  fs::remove_all(root_, ec);
+}
+
+std::vector<std::string> PluginHarness::plug(const std::string& file) {
+  std::string path = std::string(KUBEACCEL_TESTBEDS_DIR) + "/" + file;
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  // umockdev-record lists a device before its parents; adding a child before
+  // its parent would announce it without one, so add in reverse.
+  std::vector<std::string> paragraphs(1);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) {
+      if (!paragraphs.back().empty()) paragraphs.emplace_back();
+      continue;
+    }
+    paragraphs.back() += line + "\n";
+  }
+  std::vector<std::string> added;
+  for (auto it = paragraphs.rbegin(); it != paragraphs.rend(); ++it) {
+    if (it->rfind("P: ", 0) != 0) continue;
+    std::string syspath = "/sys" + it->substr(3, it->find('\n') - 3);
+    if (std::find(present_.begin(), present_.end(), syspath) != present_.end()) continue;  // a shared parent
+    // umockdev keeps every node it ever made (removing a device leaves it), and
+    // refuses to make one twice: a device plugged in again reuses its node.
+    std::string paragraph;
+    std::istringstream lines(*it);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind("N: ", 0) == 0) {
+        std::string node = line.substr(3, line.find('=') == std::string::npos ? std::string::npos : line.find('=') - 3);
+        if (!nodesMade_.insert(node).second) continue;
+      }
+      paragraph += line + "\n";
+    }
+    GError* err = nullptr;
+    if (!umockdev_testbed_add_from_string(testbed_, paragraph.c_str(), &err)) {
+      std::string msg = err ? err->message : "unknown error";
+      if (err) g_error_free(err);
+      throw std::runtime_error("umockdev: cannot add " + syspath + " from " + path + ": " + msg);
+    }
+    present_.push_back(syspath);
+    added.push_back(syspath);
+  }
+  return added;
+}
+
+void PluginHarness::uevent(const std::string& syspath, const std::string& action) {
+  umockdev_testbed_uevent(testbed_, syspath.c_str(), action.c_str());
+}
+
+void PluginHarness::unplug(const std::string& syspath) {
+  std::vector<std::string> subtree;
+  for (const auto& p : present_)
+    if (p == syspath || p.rfind(syspath + "/", 0) == 0) subtree.push_back(p);
+  // Deepest first: the kernel removes children before their parent.
+  std::sort(subtree.begin(), subtree.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  for (const auto& p : subtree) {
+    uevent(p, "remove");
+    umockdev_testbed_remove_device(testbed_, p.c_str());
+    present_.erase(std::find(present_.begin(), present_.end(), p));
+  }
+}
+
+std::string PluginHarness::writeConfig(const std::string& json) {
+  std::string path = root_ + "/config-" + std::to_string(configCount_++) + ".json";
+  std::ofstream(path) << json;
+  return path;
+}
+
+void PluginHarness::startPlugin(const std::string& config, const std::vector<std::string>& extraArgs) {
+  std::vector<std::string> argv = {KUBEACCEL_PLUGIN_BIN, "--kubelet-dir", kubeletDir(), "--agent-dir",
+                                   agentDir(),           "--cdi-dir",     root_ + "/cdi", "--log-level", "debug"};
+  if (!config.empty()) {
+    argv.push_back("--config");
+    argv.push_back(config);
+  }
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  pid_ = spawn(argv, root_ + "/plugin.log");
+}
+
+int PluginHarness::stopPlugin(int sig) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, sig);
+  int status = waitExit(pid_);
+  pid_ = -1;
+  return status;
+}
+
+int PluginHarness::runPluginToExit(const std::vector<std::string>& args, std::string* stderrText) {
+  std::string log = root_ + "/run-" + std::to_string(configCount_++) + ".log";
+  std::vector<std::string> argv = {KUBEACCEL_PLUGIN_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  int status = waitExit(spawn(argv, log));
+  std::ifstream in(log);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *stderrText = ss.str();
+  return status;
+}
+
+std::string PluginHarness::pluginLog() const {
+  std::ifstream in(root_ + "/plugin.log");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> PluginHarness::socketsInDevicePluginDir() const {
+  std::vector<std::string> out;
+  for (const auto& e : fs::directory_iterator(devicePluginDir())) out.push_back(e.path().filename().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace kubeaccel::testing

@@ -1,0 +1,62 @@
+#pragma once
+// Runs the real kubeaccel-plugin binary against a umockdev testbed and the
+// kubelet stand-in. The test binary runs under umockdev-wrapper, so the
+// testbed it creates (UMOCKDEV_DIR) and the preload reach the plugin process
+// it spawns: libudev there enumerates and receives uevents for real.
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "kubelet_standin.hpp"
+
+typedef struct _UMockdevTestbed UMockdevTestbed;
+
+namespace kubeaccel::testing {
+
+class PluginHarness {
+ public:
+  PluginHarness();
+  ~PluginHarness();
+
+  // Plugs in a device description from tests/testbeds/: each device not yet
+  // in the testbed is added parents first, and umockdev announces each with
+  // an "add" uevent, as the kernel would. Returns the syspaths it added.
+  std::vector<std::string> plug(const std::string& testbedFile);
+  // Unplugs the device at `syspath` and everything under it, children first:
+  // a "remove" uevent for each, then it leaves the testbed.
+  void unplug(const std::string& syspath);
+  void uevent(const std::string& syspath, const std::string& action);
+
+  std::string writeConfig(const std::string& json);
+  // Starts the plugin; `config` is a file path or "" for the built-in catalog.
+  void startPlugin(const std::string& config, const std::vector<std::string>& extraArgs = {});
+  // Sends `sig` and waits; returns the exit status (or 128+signal).
+  int stopPlugin(int sig);
+  // Runs the plugin to completion with these args (for usage/config errors).
+  int runPluginToExit(const std::vector<std::string>& args, std::string* stderrText);
+  bool pluginRunning() const { return pid_ > 0; }
+  std::string pluginLog() const;
+
+  KubeletStandin& kubelet() { return *kubelet_; }
+  const std::string& root() const { return root_; }
+  std::string kubeletDir() const { return root_ + "/kubelet"; }
+  std::string devicePluginDir() const { return root_ + "/kubelet/device-plugins"; }
+  std::string agentDir() const { return root_ + "/agent"; }
+  std::vector<std::string> socketsInDevicePluginDir() const;
+
+ private:
+  std::string root_;
+  UMockdevTestbed* testbed_ = nullptr;
+  std::unique_ptr<KubeletStandin> kubelet_;
+  pid_t pid_ = -1;
+  int configCount_ = 0;
+  std::vector<std::string> present_;  // syspaths in the testbed
+  std::set<std::string> nodesMade_;    // device nodes umockdev has created
+};
+
+}  // namespace kubeaccel::testing

@@ -1,0 +1,319 @@
+// The real kubeaccel-plugin against umockdev testbeds and the kubelet stand-in.
+#include <signal.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "plugin_harness.hpp"
+
+namespace kubeaccel::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Resources = std::map<std::string, KubeletStandin::Resource>;
+
+constexpr auto kWait = 10s;
+const std::string kNcs2 = "kubeaccel.io/movidius-ncs2";
+const std::string kCoral = "kubeaccel.io/coral-pcie";
+const std::string kHailo = "kubeaccel.io/hailo8";
+const std::string kCoralPcieSyspath = "/sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0";
+const std::string kHailoSyspath = "/sys/devices/pci0000:00/0000:00:1c.4/0000:04:00.0";
+const std::string kNcs2Syspath = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3";
+
+// Health of `id` in `resource` as the kubelet sees it; "" when absent.
+std::string healthOf(const Resources& rs, const std::string& resource, const std::string& id) {
+  auto it = rs.find(resource);
+  if (it == rs.end()) return "";
+  for (const auto& d : it->second.devices)
+    if (d.id == id) return d.health;
+  return "";
+}
+
+std::vector<std::string> idsOf(const Resources& rs, const std::string& resource) {
+  std::vector<std::string> out;
+  auto it = rs.find(resource);
+  if (it != rs.end())
+    for (const auto& d : it->second.devices) out.push_back(d.id);
+  return out;
+}
+
+class PluginTest : public ::testing::Test {
+ protected:
+  PluginHarness h;
+
+  bool waitHealth(const std::string& resource, const std::string& id, const std::string& health) {
+    return h.kubelet().waitFor([&](const Resources& rs) { return healthOf(rs, resource, id) == health; }, kWait);
+  }
+  std::string fastGrace() { return h.writeConfig(R"({"graceWindowMs": 300})"); }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "---- plugin log ----\n" << h.pluginLog() << "--------------------\n";
+  }
+};
+
+TEST_F(PluginTest, RegistersOneResourcePerClassWithItsDevices) {
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  h.plug("coral-pcie.umockdev");
+  h.plug("unrelated.umockdev");
+  h.startPlugin("");
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kNcs2, 1, kWait));
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 1, kWait));
+  ASSERT_TRUE(h.kubelet().waitFor([](const Resources& rs) {
+    return idsOf(rs, kNcs2).size() == 4 && idsOf(rs, kCoral).size() == 1;
+  }, kWait));
+
+  Resources rs = h.kubelet().resources();
+  EXPECT_EQ(rs.size(), 2u) << "only classes the node has are registered";
+  EXPECT_TRUE(h.kubelet().registrationErrors().empty());
+  EXPECT_TRUE(rs[kNcs2].options.get_preferred_allocation_available());
+  EXPECT_FALSE(rs[kNcs2].options.pre_start_required());
+  EXPECT_EQ(rs[kNcs2].endpoint, "kubeaccel-movidius-ncs2.sock");
+  // The unbooted NCS2's serial is unique on this node, so it names the device.
+  EXPECT_EQ(idsOf(rs, kNcs2), (std::vector<std::string>{"03e72485-s0", "03e72485-s1", "03e72485-s2", "03e72485-s3"}));
+  for (const auto& d : rs[kNcs2].devices) {
+    EXPECT_EQ(d.health, "Healthy");
+    EXPECT_EQ(d.numaNodes, std::vector<int64_t>{0});
+  }
+  ASSERT_EQ(rs[kCoral].devices.size(), 1u);
+  EXPECT_EQ(rs[kCoral].devices[0].id, "0000-03-00.0");
+  EXPECT_EQ(rs[kCoral].devices[0].numaNodes, std::vector<int64_t>{0});
+  std::string log = h.pluginLog();
+  EXPECT_NE(log.find("registered kubeaccel.io/movidius-ncs2 with the kubelet"), std::string::npos);
+}
+
+TEST_F(PluginTest, HotplugReachesListAndWatch) {
+  h.plug("coral-pcie.umockdev");
+  h.startPlugin(fastGrace());
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 1, kWait));
+
+  h.plug("hailo8.umockdev");
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kHailo, 1, kWait)) << "a new class registers on its first device";
+  ASSERT_TRUE(waitHealth(kHailo, "0000-04-00.0", "Healthy"));
+
+  // A PCI card that goes turns Unhealthy at once, and is dropped after the window.
+  h.unplug(kHailoSyspath);
+  ASSERT_TRUE(waitHealth(kHailo, "0000-04-00.0", "Unhealthy"));
+  ASSERT_TRUE(h.kubelet().waitFor([](const Resources& rs) { return idsOf(rs, kHailo).empty(); }, kWait));
+  EXPECT_EQ(healthOf(h.kubelet().resources(), kCoral, "0000-03-00.0"), "Healthy") << "other devices untouched";
+  std::string log = h.pluginLog();
+  EXPECT_NE(log.find("device added: hailo8 0000-04-00.0"), std::string::npos);
+  EXPECT_NE(log.find("device removed: hailo8 0000-04-00.0"), std::string::npos);
+  EXPECT_NE(log.find("kubeaccel.io/hailo8: device 0000-04-00.0 dropped"), std::string::npos);
+}
+
+TEST_F(PluginTest, ADeviceThatComesBackIsHealthyAgain) {
+  h.plug("coral-pcie.umockdev");
+  h.startPlugin(h.writeConfig(R"({"graceWindowMs": 60000})"));
+  ASSERT_TRUE(waitHealth(kCoral, "0000-03-00.0", "Healthy"));
+  h.unplug(kCoralPcieSyspath);
+  ASSERT_TRUE(waitHealth(kCoral, "0000-03-00.0", "Unhealthy"));
+  h.plug("coral-pcie.umockdev");
+  ASSERT_TRUE(waitHealth(kCoral, "0000-03-00.0", "Healthy"));
+  EXPECT_NE(h.pluginLog().find("device 0000-03-00.0 is now Healthy"), std::string::npos);
+}
+
+TEST_F(PluginTest, ReenumeratingStickKeepsItsIdAndHealth) {
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  h.startPlugin("");  // built-in 3 s window
+  ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s0", "Healthy"));
+  int updatesBefore = h.kubelet().resources()[kNcs2].updates;
+  // Firmware boot: 2485 leaves, f63b arrives in the same port with a new serial.
+  h.unplug(kNcs2Syspath);
+  h.plug("movidius-ncs2-booted.umockdev");
+  std::this_thread::sleep_for(300ms);  // let any (wrong) message arrive
+  Resources rs = h.kubelet().resources();
+  EXPECT_EQ(idsOf(rs, kNcs2), (std::vector<std::string>{"03e72485-s0", "03e72485-s1", "03e72485-s2", "03e72485-s3"}));
+  EXPECT_EQ(healthOf(rs, kNcs2, "03e72485-s0"), "Healthy");
+  EXPECT_EQ(rs[kNcs2].updates, updatesBefore) << "nothing the kubelet sees changed";
+}
+
+TEST_F(PluginTest, ReregistersAfterKubeletRestart) {
+  h.plug("coral-pcie.umockdev");
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  h.startPlugin("");
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 1, kWait));
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kNcs2, 1, kWait));
+
+  auto t0 = std::chrono::steady_clock::now();
+  h.kubelet().restart();  // deletes the plugin sockets, then serves a new kubelet.sock
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 2, kWait));
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kNcs2, 2, kWait));
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  std::cout << "re-registered both resources " << took.count() << " ms after the kubelet restart\n";
+  ASSERT_TRUE(waitHealth(kCoral, "0000-03-00.0", "Healthy"));
+  auto sockets = h.socketsInDevicePluginDir();
+  EXPECT_EQ(sockets, (std::vector<std::string>{"kubeaccel-coral-pcie.sock", "kubeaccel-movidius-ncs2.sock",
+                                               "kubelet.sock"}));
+  // And it still answers on the new socket.
+  v1beta1::AllocateResponse resp;
+  EXPECT_TRUE(h.kubelet().allocate(kCoral, {"0000-03-00.0"}, &resp).ok());
+}
+
+TEST_F(PluginTest, RecreatesItsSocketWhenDeleted) {
+  h.plug("coral-pcie.umockdev");
+  h.startPlugin("");
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 1, kWait));
+  ::unlink((h.devicePluginDir() + "/kubeaccel-coral-pcie.sock").c_str());
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 2, kWait));
+  v1beta1::AllocateResponse resp;
+  EXPECT_TRUE(h.kubelet().allocate(kCoral, {"0000-03-00.0"}, &resp).ok());
+}
+
+TEST_F(PluginTest, WaitsForTheKubeletThenRegisters) {
+  h.kubelet().stop();
+  h.plug("coral-pcie.umockdev");
+  h.startPlugin("");
+  std::this_thread::sleep_for(200ms);
+  EXPECT_TRUE(h.kubelet().resources().empty());
+  h.kubelet().start();
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 1, kWait));
+}
+
+TEST_F(PluginTest, RetriesAFailedRegistrationWithBackoff) {
+  h.kubelet().failRegistrations(2);
+  h.plug("coral-pcie.umockdev");
+  h.startPlugin("");
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 1, kWait));
+  std::string log = h.pluginLog();
+  EXPECT_NE(log.find("registering kubeaccel.io/coral-pcie failed: refused by test; retrying in 100 ms"),
+            std::string::npos);
+  EXPECT_NE(log.find("registering kubeaccel.io/coral-pcie failed: refused by test; retrying in 200 ms"),
+            std::string::npos);
+}
+
+TEST_F(PluginTest, AllocateInAgentMode) {
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  h.startPlugin("");
+  ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s1", "Healthy"));
+  v1beta1::AllocateResponse resp;
+  ASSERT_TRUE(h.kubelet().allocate(kNcs2, {"03e72485-s1"}, &resp).ok());
+  ASSERT_EQ(resp.container_responses_size(), 1);
+  const auto& c = resp.container_responses(0);
+  ASSERT_EQ(c.mounts_size(), 1);
+  EXPECT_EQ(c.mounts(0).host_path(), h.agentDir() + "/movidius-ncs2/03e72485/s1");
+  EXPECT_EQ(c.mounts(0).container_path(), "/run/kubeaccel");
+  EXPECT_FALSE(c.mounts(0).read_only());
+  EXPECT_EQ(c.devices_size(), 0) << "an agent-mode pod gets no device node";
+  EXPECT_EQ(c.envs().at("KUBEACCEL_INFERENCE_SOCKET"), "unix:///run/kubeaccel/inference.sock");
+  EXPECT_EQ(c.envs().at("KUBEACCEL_DEVICE_ID"), "03e72485-s1");
+  EXPECT_NE(h.pluginLog().find("kubeaccel.io/movidius-ncs2: allocated 03e72485-s1"), std::string::npos);
+}
+
+TEST_F(PluginTest, AllocateInDeviceMode) {
+  h.plug("intel-fpga-pac.umockdev");
+  h.startPlugin("");
+  const std::string fpga = "kubeaccel.io/intel-fpga-pac";
+  ASSERT_TRUE(waitHealth(fpga, "0000-5e-00.0", "Healthy"));
+  v1beta1::AllocateResponse resp;
+  ASSERT_TRUE(h.kubelet().allocate(fpga, {"0000-5e-00.0"}, &resp).ok());
+  const auto& c = resp.container_responses(0);
+  std::vector<std::string> nodes;
+  for (const auto& spec : c.devices()) {
+    EXPECT_EQ(spec.container_path(), spec.host_path());
+    EXPECT_EQ(spec.permissions(), "rw");
+    nodes.push_back(spec.host_path());
+  }
+  EXPECT_EQ(nodes, (std::vector<std::string>{"/dev/intel-fpga-fme.0", "/dev/intel-fpga-port.0"}));
+  EXPECT_EQ(c.mounts_size(), 0);
+  EXPECT_EQ(c.envs().at("KUBEACCEL_DEVICE_IDS"), "0000-5e-00.0");
+  EXPECT_EQ(c.envs().at("KUBEACCEL_DEVICE_NODES"), "/dev/intel-fpga-fme.0,/dev/intel-fpga-port.0");
+}
+
+TEST_F(PluginTest, RefusesUnknownAndUnhealthyDevices) {
+  h.plug("coral-pcie.umockdev");
+  h.startPlugin(h.writeConfig(R"({"graceWindowMs": 60000})"));
+  ASSERT_TRUE(waitHealth(kCoral, "0000-03-00.0", "Healthy"));
+  v1beta1::AllocateResponse resp;
+  grpc::Status s = h.kubelet().allocate(kCoral, {"0000-99-00.0"}, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "kubeaccel.io/coral-pcie: container_requests[0]: unknown device ID '0000-99-00.0'");
+
+  h.unplug(kCoralPcieSyspath);
+  ASSERT_TRUE(waitHealth(kCoral, "0000-03-00.0", "Unhealthy"));
+  s = h.kubelet().allocate(kCoral, {"0000-03-00.0"}, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("'0000-03-00.0' is Unhealthy"), std::string::npos) << s.error_message();
+  EXPECT_TRUE(h.pluginRunning());
+  EXPECT_EQ(h.stopPlugin(SIGTERM), 0) << "a client's mistake never kills the daemon";
+}
+
+TEST_F(PluginTest, PreferredAllocationPacksSlotsAndKeepsToOneNumaNode) {
+  // Three sticks in one class: NCS and NCS2 on NUMA 0, Coral USB on NUMA 1.
+  h.plug("movidius-ncs.umockdev");
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  h.plug("coral-usb-unbooted.umockdev");
+  h.startPlugin(h.writeConfig(R"({"builtin": false, "classes": [{"name": "sticks", "mode": "agent",
+    "backend": "opencv-cpu", "slots": 2, "match": [
+      {"subsystem": "usb", "vendor": "03e7"}, {"subsystem": "usb", "vendor": "1a6e"}]}]})"));
+  const std::string sticks = "kubeaccel.io/sticks";
+  ASSERT_TRUE(h.kubelet().waitFor([&](const Resources& rs) { return idsOf(rs, sticks).size() == 6; }, kWait));
+  std::vector<std::string> all = idsOf(h.kubelet().resources(), sticks);
+  // "usb-2-1" is the Coral (no serial): NUMA 1.
+  std::vector<std::string> got;
+  ASSERT_TRUE(h.kubelet().preferredAllocation(sticks, all, {}, 2, &got).ok());
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].substr(0, got[0].size() - 3), got[1].substr(0, got[1].size() - 3)) << "one physical device";
+
+  ASSERT_TRUE(h.kubelet().preferredAllocation(sticks, all, {"usb-2-1-s1"}, 2, &got).ok());
+  EXPECT_EQ(got, (std::vector<std::string>{"usb-2-1-s1", "usb-2-1-s0"}));
+
+  // Four slots: both devices of NUMA 0 rather than anything of NUMA 1.
+  std::vector<std::string> numa0;
+  for (const auto& id : all)
+    if (id.rfind("usb-2-1", 0) != 0) numa0.push_back(id);
+  ASSERT_TRUE(h.kubelet().preferredAllocation(sticks, all, {}, 4, &got).ok());
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, numa0);
+
+  grpc::Status s = h.kubelet().preferredAllocation(sticks, all, {}, 7, &got);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(h.kubelet().preStartContainer(sticks, {all[0]}).ok());
+}
+
+TEST_F(PluginTest, PreStartIsRequiredOnlyWhenTheClassAsks) {
+  h.plug("coral-pcie.umockdev");
+  h.startPlugin(h.writeConfig(R"({"classes": [{"name": "coral-pcie", "preStartRequired": true,
+    "match": [{"subsystem": "pci", "vendor": "1ac1", "device": "089a"}]}]})"));
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 1, kWait));
+  EXPECT_TRUE(h.kubelet().resources()[kCoral].options.pre_start_required());
+  EXPECT_TRUE(h.kubelet().preStartContainer(kCoral, {"0000-03-00.0"}).ok());
+}
+
+TEST_F(PluginTest, BadConfigExitsTwoNamingTheKey) {
+  std::string bad = h.writeConfig(R"({"classes": [{"name": "x", "match": [{"subsystem": "usb", "vendor": "xyz"}]}]})");
+  std::string err;
+  EXPECT_EQ(h.runPluginToExit({"--config", bad, "--kubelet-dir", h.kubeletDir()}, &err), 2);
+  EXPECT_EQ(err, "kubeaccel-plugin: config " + bad +
+                     ": classes[0].match[0].vendor: expected 4 lower-case hex digits, got 'xyz'\n");
+  EXPECT_EQ(h.runPluginToExit({"--no-such-flag"}, &err), 2);
+  EXPECT_EQ(err, "kubeaccel-plugin: unknown flag --no-such-flag (see --help)\n");
+  EXPECT_EQ(h.runPluginToExit({"--config", h.root() + "/missing.json"}, &err), 2);
+  EXPECT_NE(err.find("cannot read: No such file or directory"), std::string::npos);
+  EXPECT_EQ(h.runPluginToExit({"--help"}, &err), 0);
+  EXPECT_NE(err.find("--kubelet-dir DIR"), std::string::npos);
+}
+
+TEST_F(PluginTest, SigtermEndsStreamsAndLeavesNoSockets) {
+  h.plug("coral-pcie.umockdev");
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  h.startPlugin("");
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 1, kWait));
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kNcs2, 1, kWait));
+  EXPECT_EQ(h.stopPlugin(SIGTERM), 0);
+  EXPECT_EQ(h.socketsInDevicePluginDir(), std::vector<std::string>{"kubelet.sock"});
+  ASSERT_TRUE(h.kubelet().waitFor([](const Resources& rs) {
+    return !rs.at(kCoral).streamOpen && !rs.at(kNcs2).streamOpen;
+  }, kWait)) << "the kubelet sees the streams end";
+}
+
+TEST_F(PluginTest, SigintAlsoStopsCleanly) {
+  h.plug("coral-pcie.umockdev");
+  h.startPlugin("");
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 1, kWait));
+  EXPECT_EQ(h.stopPlugin(SIGINT), 0);
+  EXPECT_EQ(h.socketsInDevicePluginDir(), std::vector<std::string>{"kubelet.sock"});
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
