@@ -178,6 +178,15 @@ std::string PluginHarness::pluginLog() const {
   return ss.str();
 }
 
+bool PluginHarness::waitForLog(const std::string& text, std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (pluginLog().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
 std::vector<std::string> PluginHarness::socketsInDevicePluginDir() const {
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator(devicePluginDir())) out.push_back(e.path().filename().string());

@@ -41,6 +41,8 @@ class PluginHarness {
   int runPluginToExit(const std::vector<std::string>& args, std::string* stderrText);
   bool pluginRunning() const { return pid_ > 0; }
   std::string pluginLog() const;
+  // Waits until the plugin's log holds `text` (logs trail the RPCs they describe).
+  bool waitForLog(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
 
   KubeletStandin& kubelet() { return *kubelet_; }
   const std::string& root() const { return root_; }
