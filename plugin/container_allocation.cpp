@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "cdi_spec.hpp"
+
 namespace kubeaccel {
 namespace {
 
@@ -39,6 +41,8 @@ v1beta1::ContainerAllocateResponse containerAllocation(const DeviceClass& cls,
         nodes.push_back(node);
       }
     env["KUBEACCEL_DEVICE_NODES"] = join(nodes);
+    if (!paths.cdiKind.empty())
+      for (const auto* d : devices) resp.add_cdi_devices()->set_name(cdiDeviceName(paths.cdiKind, d->id));
     return resp;
   }
 

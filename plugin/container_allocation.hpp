@@ -15,10 +15,11 @@ inline constexpr const char* kSlotMountPath = "/run/kubeaccel";
 
 struct AllocationPaths {
   std::string agentDir;  // host: <agent-dir>/<class>/<device-id>/<slot>/
+  std::string cdiKind;   // "kubeaccel.io/<class>"; empty: name no CDI devices
 };
 
-// Device mode: every node of every device (rw, same path inside), and env
-// naming them. Agent mode: each slot's directory, and env naming the socket.
+// Device mode: every node of every device (rw, same path inside), env naming
+// them, and the devices' CDI names when a CDI spec is in place. Agent mode: each slot's directory, and env naming the socket.
 v1beta1::ContainerAllocateResponse containerAllocation(const DeviceClass& cls,
                                                        const std::vector<const AdvertisedDevice*>& devices,
                                                        const AllocationPaths& paths);

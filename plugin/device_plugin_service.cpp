@@ -96,8 +96,8 @@ class DevicePluginService::Stream final : public grpc::ServerWriteReactor<v1beta
 };
 
 DevicePluginService::DevicePluginService(std::string resourceName, const DeviceClass& cls, ResourceState& state,
-                                         AllocationPaths paths)
-    : resource_(std::move(resourceName)), cls_(cls), state_(state), paths_(std::move(paths)) {}
+                                         AllocationPaths paths, const std::atomic<bool>* cdiReady)
+    : resource_(std::move(resourceName)), cls_(cls), state_(state), paths_(std::move(paths)), cdiReady_(cdiReady) {}
 
 DevicePluginService::~DevicePluginService() = default;
 
@@ -196,7 +196,9 @@ grpc::Status DevicePluginService::allocate(const v1beta1::AllocateRequest& req, 
       }
       devices.push_back(it->second);
     }
-    *resp.add_container_responses() = containerAllocation(cls_, devices, paths_);
+    AllocationPaths paths = paths_;
+    if (!cdiReady_ || !cdiReady_->load()) paths.cdiKind.clear();
+    *resp.add_container_responses() = containerAllocation(cls_, devices, paths);
     std::string list;
     for (const auto& id : ids) list += (list.empty() ? "" : ",") + id;
     spdlog::info("{}: allocated {}", resource_, list);

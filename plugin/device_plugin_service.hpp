@@ -1,6 +1,7 @@
 #pragma once
 // The kubelet's DevicePlugin service for one resource (gRPC callback API).
 
+#include <atomic>
 #include <mutex>
 #include <set>
 #include <string>
@@ -14,7 +15,9 @@ namespace kubeaccel {
 
 class DevicePluginService final : public v1beta1::DevicePlugin::CallbackService {
  public:
-  DevicePluginService(std::string resourceName, const DeviceClass& cls, ResourceState& state, AllocationPaths paths);
+  // `cdiReady`: whether the resource's CDI spec is current (device mode).
+  DevicePluginService(std::string resourceName, const DeviceClass& cls, ResourceState& state, AllocationPaths paths,
+                      const std::atomic<bool>* cdiReady = nullptr);
   ~DevicePluginService() override;
 
   // Ends every ListAndWatch stream cleanly (before the server shuts down).
@@ -44,6 +47,7 @@ class DevicePluginService final : public v1beta1::DevicePlugin::CallbackService 
   const DeviceClass& cls_;
   ResourceState& state_;
   AllocationPaths paths_;
+  const std::atomic<bool>* cdiReady_;
   std::mutex mu_;
   std::set<Stream*> streams_;
 };

@@ -6,6 +6,7 @@
 
 #include <csignal>
 
+#include "cdi_spec.hpp"
 #include "kubelet_registrar.hpp"
 
 namespace kubeaccel {
@@ -17,6 +18,18 @@ bool exists(const std::string& path) {
 }
 
 std::string socketName(const DeviceClass& cls) { return "kubeaccel-" + cls.name + ".sock"; }
+
+void logHealthChanges(const std::string& resource, const ResourceState::Devices& before,
+                      const ResourceState::Devices& after) {
+  std::map<std::string, bool> was, now;
+  for (const auto& d : before) was[d.physicalId] = d.healthy;
+  for (const auto& d : after) now[d.physicalId] = d.healthy;
+  for (const auto& [id, healthy] : now)
+    if (auto w = was.find(id); w != was.end() && w->second != healthy)
+      spdlog::info("{}: device {} is now {}", resource, id, healthy ? "Healthy" : "Unhealthy");
+  for (const auto& [id, _] : was)
+    if (!now.count(id)) spdlog::info("{}: device {} dropped", resource, id);
+}
 
 }  // namespace
 
@@ -45,8 +58,10 @@ int PluginDaemon::run() {
                config_.classes.size(), options_.kubeletDir);
   loop_.run();
 
-  for (auto& [_, r] : resources_)
+  for (auto& [_, r] : resources_) {
     if (r->server) r->server->stop();
+    if (r->cls->mode == Mode::Device) removeCdiSpec(options_.cdiDir, r->name);
+  }
   spdlog::info("stopped");
   return 0;
 }
@@ -56,7 +71,8 @@ void PluginDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
   for (const auto& cls : config_.classes) {
     auto advertised = advertise(cls, devices);
     auto it = resources_.find(cls.name);
-    if (it == resources_.end()) {
+    bool fresh = it == resources_.end();
+    if (fresh) {
       // A resource is served from its first device on; never for a class the node lacks.
       if (advertised.empty()) continue;
       auto r = std::make_unique<Resource>();
@@ -67,20 +83,23 @@ void PluginDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
     }
     Resource& r = *it->second;
     auto before = r.state.get();
-    std::map<std::string, bool> wasHealthy;
-    for (const auto& d : *before) wasHealthy[d.physicalId] = d.healthy;
-    std::map<std::string, bool> nowHealthy;
-    for (const auto& d : advertised) nowHealthy[d.physicalId] = d.healthy;
-    for (const auto& [id, h] : nowHealthy) {
-      auto w = wasHealthy.find(id);
-      if (w != wasHealthy.end() && w->second != h)
-        spdlog::info("{}: device {} is now {}", r.name, id, h ? "Healthy" : "Unhealthy");
-    }
-    for (const auto& [id, _] : wasHealthy)
-      if (!nowHealthy.count(id)) spdlog::info("{}: device {} dropped", r.name, id);
+    logHealthChanges(r.name, *before, advertised);
+    // The spec first: once the kubelet hears of a device, its CDI name resolves.
+    if (cls.mode == Mode::Device && (fresh || advertised != *before)) updateCdiSpec(r, advertised);
     r.state.set(std::move(advertised));
   }
   if (added) reconcile();
+}
+
+void PluginDaemon::updateCdiSpec(Resource& r, const ResourceState::Devices& devices) {
+  try {
+    writeCdiSpec(options_.cdiDir, r.name, devices);
+    r.cdiReady = true;
+  } catch (const std::exception& e) {
+    // Allocate still hands out the device nodes; it just names no CDI devices.
+    r.cdiReady = false;
+    spdlog::error("{}: {}", r.name, e.what());
+  }
 }
 
 void PluginDaemon::onSocketDirChange(InotifyWatch::Change change, const std::string& name) {
@@ -98,7 +117,7 @@ void PluginDaemon::reconcile() {
   for (auto& [_, r] : resources_) {
     if (!r->server)
       r->server = std::make_unique<ResourceServer>(devicePluginDir() + "/" + socketName(*r->cls), r->name, *r->cls,
-                                                   r->state, AllocationPaths{options_.agentDir});
+                                                   r->state, AllocationPaths{options_.agentDir, r->name}, &r->cdiReady);
     if (!r->server->intact()) {
       try {
         r->server->start();

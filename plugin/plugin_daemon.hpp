@@ -2,6 +2,7 @@
 // kubeaccel-plugin's main loop: discovery in, one DevicePlugin server per
 // resource out, registration with the kubelet kept alive across its restarts.
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -41,7 +42,10 @@ class PluginDaemon {
     ResourceState state;
     std::unique_ptr<ResourceServer> server;
     uint64_t registeredWith = 0;  // kubelet generation; 0: not registered
+    std::atomic<bool> cdiReady{false};  // the CDI spec lists the current devices
   };
+
+  void updateCdiSpec(Resource& r, const ResourceState::Devices& devices);
 
   void onDevices(const std::vector<TrackedDevice>& devices);
   void onSocketDirChange(InotifyWatch::Change change, const std::string& name);

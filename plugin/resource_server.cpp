@@ -19,19 +19,20 @@ ino_t inodeOf(const std::string& path) {
 }  // namespace
 
 ResourceServer::ResourceServer(std::string socketPath, std::string resourceName, const DeviceClass& cls,
-                               ResourceState& state, AllocationPaths paths)
+                               ResourceState& state, AllocationPaths paths, const std::atomic<bool>* cdiReady)
     : socketPath_(std::move(socketPath)),
       resource_(std::move(resourceName)),
       cls_(cls),
       state_(state),
-      paths_(std::move(paths)) {}
+      paths_(std::move(paths)),
+      cdiReady_(cdiReady) {}
 
 ResourceServer::~ResourceServer() { stop(); }
 
 void ResourceServer::start() {
   stop();
   ::unlink(socketPath_.c_str());  // a stale socket from an earlier run
-  service_ = std::make_unique<DevicePluginService>(resource_, cls_, state_, paths_);
+  service_ = std::make_unique<DevicePluginService>(resource_, cls_, state_, paths_, cdiReady_);
   grpc::ServerBuilder builder;
   builder.AddListeningPort("unix:" + socketPath_, grpc::InsecureServerCredentials());
   builder.RegisterService(service_.get());

@@ -15,7 +15,7 @@ namespace kubeaccel {
 class ResourceServer {
  public:
   ResourceServer(std::string socketPath, std::string resourceName, const DeviceClass& cls, ResourceState& state,
-                 AllocationPaths paths);
+                 AllocationPaths paths, const std::atomic<bool>* cdiReady = nullptr);
   ~ResourceServer();
 
   // (Re)starts serving on a fresh socket. Throws std::runtime_error on failure.
@@ -34,6 +34,7 @@ class ResourceServer {
   const DeviceClass& cls_;
   ResourceState& state_;
   AllocationPaths paths_;
+  const std::atomic<bool>* cdiReady_;
   std::unique_ptr<DevicePluginService> service_;
   std::unique_ptr<grpc::Server> server_;
   ino_t inode_ = 0;

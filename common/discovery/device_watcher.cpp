@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <map>
 
 #include "discovery/identity.hpp"
 
@@ -18,14 +17,9 @@ void DeviceWatcher::start() {
   expiry_ = loop_.makeTimer([this] { flush(); });
 
   std::vector<Device> found = scanner_.scanAll();
-  std::map<std::string, int> serialCount;
-  for (const auto& d : found)
-    if (!d.serial.empty()) ++serialCount[d.serial];
+  assignIds(found);
   auto now = Inventory::Clock::now();
-  for (auto& d : found) {
-    d.id = stableId(d, !d.serial.empty() && serialCount[d.serial] == 1);
-    inventory_.upsert(std::move(d), now);
-  }
+  for (auto& d : found) inventory_.upsert(std::move(d), now);
   loop_.watchFd(monitor_->fd(), [this] { onUevents(); });
   flush();
 }

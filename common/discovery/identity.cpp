@@ -1,6 +1,7 @@
 #include "discovery/identity.hpp"
 
 #include <cctype>
+#include <map>
 
 namespace kubeaccel {
 
@@ -17,6 +18,13 @@ std::string stableId(const Device& d, bool serialUsable) {
   if (serialUsable && !d.serial.empty()) return filenameSafe(d.serial);
   if (d.subsystem == "usb") return "usb-" + filenameSafe(d.portKey);
   return filenameSafe(d.portKey);
+}
+
+void assignIds(std::vector<Device>& devices) {
+  std::map<std::string, int> serialCount;
+  for (const auto& d : devices)
+    if (!d.serial.empty()) ++serialCount[d.serial];
+  for (auto& d : devices) d.id = stableId(d, !d.serial.empty() && serialCount[d.serial] == 1);
 }
 
 }  // namespace kubeaccel

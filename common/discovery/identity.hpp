@@ -3,6 +3,7 @@
 // PCI address; always usable as a file name.
 
 #include <string>
+#include <vector>
 
 #include "discovery/device.hpp"
 
@@ -14,5 +15,9 @@ std::string filenameSafe(const std::string& s);
 // `serialUsable` is false when the serial is missing or shared with another
 // device on the node (unbooted NCS2s all report "03e72485").
 std::string stableId(const Device& d, bool serialUsable);
+
+// Gives every device of one enumeration its ID; a serial that two of them
+// share names neither.
+void assignIds(std::vector<Device>& devices);
 
 }  // namespace kubeaccel

@@ -31,11 +31,12 @@ std::string makeTempRoot() {
   return tmpl;
 }
 
-pid_t spawn(const std::vector<std::string>& argv, const std::string& logPath) {
+pid_t spawn(const std::vector<std::string>& argv, const std::string& logPath, std::string outPath = "") {
+  if (outPath.empty()) outPath = logPath;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 2, logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&actions, 1, logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&actions, 1, outPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
@@ -159,24 +160,33 @@ int PluginHarness::stopPlugin(int sig) {
   return status;
 }
 
-int PluginHarness::runPluginToExit(const std::vector<std::string>& args, std::string* stderrText) {
-  std::string log = root_ + "/run-" + std::to_string(configCount_++) + ".log";
-  std::vector<std::string> argv = {KUBEACCEL_PLUGIN_BIN};
-  argv.insert(argv.end(), args.begin(), args.end());
-  int status = waitExit(spawn(argv, log));
-  std::ifstream in(log);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *stderrText = ss.str();
-  return status;
-}
-
-std::string PluginHarness::pluginLog() const {
-  std::ifstream in(root_ + "/plugin.log");
+namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
 }
+}  // namespace
+
+int PluginHarness::runPluginToExit(const std::vector<std::string>& args, std::string* output) {
+  std::string log = root_ + "/run-" + std::to_string(configCount_++) + ".log";
+  std::vector<std::string> argv = {KUBEACCEL_PLUGIN_BIN};
+  argv.insert(argv.end(), args.begin(), args.end());
+  int status = waitExit(spawn(argv, log));
+  *output = slurp(log);
+  return status;
+}
+
+int PluginHarness::run(const std::vector<std::string>& argv, std::string* out, std::string* err) {
+  std::string base = root_ + "/run-" + std::to_string(configCount_++);
+  int status = waitExit(spawn(argv, base + ".err", base + ".out"));
+  *out = slurp(base + ".out");
+  *err = slurp(base + ".err");
+  return status;
+}
+
+std::string PluginHarness::pluginLog() const { return slurp(root_ + "/plugin.log"); }
 
 bool PluginHarness::waitForLog(const std::string& text, std::chrono::milliseconds timeout) const {
   auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -37,8 +37,11 @@ class PluginHarness {
   void startPlugin(const std::string& config, const std::vector<std::string>& extraArgs = {});
   // Sends `sig` and waits; returns the exit status (or 128+signal).
   int stopPlugin(int sig);
-  // Runs the plugin to completion with these args (for usage/config errors).
-  int runPluginToExit(const std::vector<std::string>& args, std::string* stderrText);
+  // Runs the plugin to completion with these args (for usage/config errors);
+  // stdout and stderr both land in `output`.
+  int runPluginToExit(const std::vector<std::string>& args, std::string* output);
+  // Runs any program to completion in the testbed; stdout and stderr apart.
+  int run(const std::vector<std::string>& argv, std::string* out, std::string* err);
   bool pluginRunning() const { return pid_ > 0; }
   std::string pluginLog() const;
   // Waits until the plugin's log holds `text` (logs trail the RPCs they describe).

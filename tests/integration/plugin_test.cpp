@@ -3,7 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "plugin_harness.hpp"
@@ -31,6 +36,13 @@ std::string healthOf(const Resources& rs, const std::string& resource, const std
   return "";
 }
 
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 std::vector<std::string> idsOf(const Resources& rs, const std::string& resource) {
   std::vector<std::string> out;
   auto it = rs.find(resource);
@@ -47,8 +59,14 @@ class PluginTest : public ::testing::Test {
     return h.kubelet().waitFor([&](const Resources& rs) { return healthOf(rs, resource, id) == health; }, kWait);
   }
   std::string fastGrace() { return h.writeConfig(R"({"graceWindowMs": 300})"); }
+  // Every test ends with a clean stop: exit 0 on SIGTERM and no sanitizer
+  // report from the plugin process (make test-asan builds it instrumented).
   void TearDown() override {
-    if (HasFailure()) std::cerr << "---- plugin log ----\n" << h.pluginLog() << "--------------------\n";
+    if (h.pluginRunning()) EXPECT_EQ(h.stopPlugin(SIGTERM), 0) << "SIGTERM must exit 0";
+    std::string log = h.pluginLog();
+    for (const char* report : {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer"})
+      EXPECT_EQ(log.find(report), std::string::npos) << "sanitizer report in the plugin's log: " << report;
+    if (HasFailure()) std::cerr << "---- plugin log ----\n" << log << "--------------------\n";
   }
 };
 
@@ -213,6 +231,40 @@ TEST_F(PluginTest, AllocateInDeviceMode) {
   EXPECT_EQ(c.mounts_size(), 0);
   EXPECT_EQ(c.envs().at("KUBEACCEL_DEVICE_IDS"), "0000-5e-00.0");
   EXPECT_EQ(c.envs().at("KUBEACCEL_DEVICE_NODES"), "/dev/intel-fpga-fme.0,/dev/intel-fpga-port.0");
+}
+
+TEST_F(PluginTest, CdiSpecFollowsTheDevicesAndAllocateNamesThem) {
+  h.plug("coral-pcie.umockdev");
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  h.startPlugin(fastGrace());
+  ASSERT_TRUE(waitHealth(kCoral, "0000-03-00.0", "Healthy"));
+  const std::string coralSpec = h.root() + "/cdi/kubeaccel.io-coral-pcie.json";
+  nlohmann::json spec = nlohmann::json::parse(slurp(coralSpec));
+  EXPECT_EQ(spec["cdiVersion"], "0.6.0");
+  EXPECT_EQ(spec["kind"], "kubeaccel.io/coral-pcie");
+  ASSERT_EQ(spec["devices"].size(), 1u);
+  EXPECT_EQ(spec["devices"][0]["name"], "0000-03-00.0");
+  EXPECT_EQ(spec["devices"][0]["containerEdits"]["deviceNodes"][0]["path"], "/dev/apex_0");
+  EXPECT_FALSE(std::filesystem::exists(h.root() + "/cdi/kubeaccel.io-movidius-ncs2.json")) << "agent mode: no CDI";
+
+  v1beta1::AllocateResponse resp;
+  ASSERT_TRUE(h.kubelet().allocate(kCoral, {"0000-03-00.0"}, &resp).ok());
+  ASSERT_EQ(resp.container_responses(0).cdi_devices_size(), 1);
+  EXPECT_EQ(resp.container_responses(0).cdi_devices(0).name(), "kubeaccel.io/coral-pcie=0000-03-00.0");
+
+  // The spec follows the devices: a new card gets its own spec, a dropped one leaves its spec.
+  h.plug("hailo8.umockdev");
+  ASSERT_TRUE(waitHealth(kHailo, "0000-04-00.0", "Healthy"));
+  EXPECT_EQ(nlohmann::json::parse(slurp(h.root() + "/cdi/kubeaccel.io-hailo8.json"))["devices"][0]["name"],
+            "0000-04-00.0");
+  h.unplug(kCoralPcieSyspath);
+  ASSERT_TRUE(h.kubelet().waitFor([](const Resources& rs) { return idsOf(rs, kCoral).empty(); }, kWait));
+  EXPECT_TRUE(nlohmann::json::parse(slurp(coralSpec))["devices"].empty());
+
+  EXPECT_EQ(h.stopPlugin(SIGTERM), 0);
+  std::vector<std::string> left;
+  for (const auto& e : std::filesystem::directory_iterator(h.root() + "/cdi")) left.push_back(e.path().string());
+  EXPECT_TRUE(left.empty()) << "specs removed on shutdown, no temporary files: " << left.size();
 }
 
 TEST_F(PluginTest, RefusesUnknownAndUnhealthyDevices) {

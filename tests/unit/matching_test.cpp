@@ -107,6 +107,24 @@ TEST(Identity, SerialThenPortThenPciAddress) {
   EXPECT_EQ(stableId(pciDev, false), "0000-3b-00.0");
 }
 
+TEST(Identity, ASharedSerialNamesNeitherDevice) {
+  // Unbooted NCS2s all report serial 03e72485: two of them are told apart by port.
+  auto stick = [](const std::string& serial, const std::string& port) {
+    Device d;
+    d.subsystem = "usb";
+    d.serial = serial;
+    d.portKey = port;
+    return d;
+  };
+  std::vector<Device> devices = {stick("03e72485", "1-3"), stick("03e72485", "1-2"), stick("1841E1C0", "1-4"),
+                                 stick("", "2-1")};
+  assignIds(devices);
+  EXPECT_EQ(devices[0].id, "usb-1-3");
+  EXPECT_EQ(devices[1].id, "usb-1-2");
+  EXPECT_EQ(devices[2].id, "1841E1C0");
+  EXPECT_EQ(devices[3].id, "usb-2-1");
+}
+
 TEST(Identity, FilenameSafe) {
   EXPECT_EQ(filenameSafe("a/b c:d"), "a-b-c-d");
   EXPECT_EQ(filenameSafe(".."), "_..");

@@ -1,0 +1,116 @@
+#include "devices_command.hpp"
+
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config_loader.hpp"
+#include "discovery/advertisement.hpp"
+#include "discovery/identity.hpp"
+#include "discovery/udev_scanner.hpp"
+#include "util/log.hpp"
+
+namespace kubeaccel {
+namespace {
+
+constexpr const char* kHelp = R"(Usage: kubeaccel devices [--config FILE] [--json] [--log-level L]
+
+Lists the accelerators discovery sees on this node now, as kubeaccel-plugin
+would advertise them: resource, ID, health, mode, device nodes, NUMA node,
+vendor:product and where the device sits on the bus. Agent-mode devices are
+shown once per slot in --json and once per device, with their slot count, in
+the table. Uses the same catalog and discovery code as the plugin.
+
+  --config FILE   catalog and modes (default: the built-in catalog)
+  --json          print {"devices": [...]} only; logs go to stderr
+)";
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+}  // namespace
+
+void printDeviceTable(std::ostream& out, const Config& config, const std::vector<TrackedDevice>& found,
+                      const std::string& indent) {
+  std::vector<std::vector<std::string>> rows = {
+      {"RESOURCE", "ID", "HEALTH", "MODE", "SLOTS", "NUMA", "VENDOR:PRODUCT", "BUS", "NODES"}};
+  for (const auto& cls : config.classes)
+    for (const auto& t : found) {
+      if (t.device.className != cls.name) continue;
+      rows.push_back({config.resourceName(cls), t.device.id, t.healthy ? "Healthy" : "Unhealthy", toString(cls.mode),
+                      cls.mode == Mode::Agent ? std::to_string(cls.slots) : "-", std::to_string(t.device.numaNode),
+                      t.device.vendor + ":" + t.device.product, t.device.busLocation,
+                      t.device.nodes.empty() ? "-" : join(t.device.nodes, ",")});
+    }
+  if (rows.size() == 1) {
+    out << indent << "No accelerators found (" << config.classes.size() << " classes in the catalog).\n";
+    return;
+  }
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (const auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  for (const auto& r : rows) {
+    out << indent;
+    for (size_t i = 0; i < r.size(); ++i) {
+      out << r[i];
+      if (i + 1 < r.size()) out << std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    out << "\n";
+  }
+}
+
+namespace {
+
+nlohmann::json toJson(const Config& config, const std::vector<TrackedDevice>& found) {
+  nlohmann::json devices = nlohmann::json::array();
+  for (const auto& cls : config.classes)
+    for (const auto& a : advertise(cls, found)) {
+      devices.push_back({{"resource", config.resourceName(cls)},
+                         {"class", cls.name},
+                         {"id", a.id},
+                         {"physicalId", a.physicalId},
+                         {"health", a.healthy ? "Healthy" : "Unhealthy"},
+                         {"mode", toString(cls.mode)},
+                         {"nodes", a.device.nodes},
+                         {"numaNode", a.numaNode},
+                         {"vendor", a.device.vendor},
+                         {"product", a.device.product},
+                         {"bus", a.device.busLocation}});
+      if (a.slot >= 0) devices.back()["slot"] = a.slot;
+    }
+  return {{"devices", devices}};
+}
+
+}  // namespace
+
+std::vector<TrackedDevice> discoverNow(const Config& config) {
+  UdevScanner scanner(config);
+  std::vector<Device> devices = scanner.scanAll();
+  assignIds(devices);
+  std::vector<TrackedDevice> found;
+  for (auto& d : devices) found.push_back({std::move(d), true});
+  return found;
+}
+
+int devicesCommand(int argc, char** argv) {
+  Args args(argc, argv, 2, {"config", "log-level"}, {"json", "help"});
+  if (args.has("help")) {
+    std::cout << kHelp;
+    return kExitOk;
+  }
+  if (!args.positional().empty()) throw UsageError("devices: unexpected argument '" + args.positional()[0] + "'");
+  if (!setupLogging("kubeaccel", args.get("log-level", "warn")))
+    throw UsageError("--log-level: expected trace, debug, info, warn or error");
+  Config config = loadConfig(args.get("config", ""));
+  std::vector<TrackedDevice> found = discoverNow(config);
+  if (args.has("json"))
+    std::cout << toJson(config, found).dump(2) << "\n";
+  else
+    printDeviceTable(std::cout, config, found);
+  return kExitOk;
+}
+
+}  // namespace kubeaccel

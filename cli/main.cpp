@@ -1,0 +1,51 @@
+// kubeaccel: the command line for the node's accelerators.
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "config/config_error.hpp"
+#include "demo_command.hpp"
+#include "devices_command.hpp"
+#include "util/args.hpp"
+
+namespace {
+
+constexpr const char* kHelp = R"(Usage: kubeaccel COMMAND [FLAGS]
+
+Commands:
+  devices   what discovery sees on this node and how it would be advertised
+  demo      the whole flow on simulated accelerators: discovery, registration
+            with a local kubelet stand-in, allocation of a slot to a pod
+
+Run 'kubeaccel COMMAND --help' for a command's flags.
+Exit status: 0 on success, 1 on failure, 2 on bad usage or config.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace kubeaccel;
+  std::string cmd = argc > 1 ? argv[1] : "";
+  try {
+    if (cmd == "devices") return devicesCommand(argc, argv);
+    if (cmd == "demo") return demoCommand(argc, argv);
+    if (cmd == "--help" || cmd == "-h" || cmd == "help") {
+      std::cout << kHelp;
+      return kExitOk;
+    }
+    if (cmd == "--version") {
+      std::cout << "kubeaccel " << KUBEACCEL_VERSION << "\n";
+      return kExitOk;
+    }
+    throw UsageError(cmd.empty() ? "no command given (see --help)" : "unknown command '" + cmd + "' (see --help)");
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "kubeaccel: %s\n", e.what());
+    return kExitUsage;
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "kubeaccel: %s\n", e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kubeaccel: %s\n", e.what());
+    return kExitFailure;
+  }
+}

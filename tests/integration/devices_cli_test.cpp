@@ -1,0 +1,128 @@
+// `kubeaccel devices` on a umockdev testbed of every catalog entry: the
+// plugin's discovery code, as an admin would run it on a node.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "plugin_harness.hpp"
+
+namespace kubeaccel::testing {
+namespace {
+
+using json = nlohmann::json;
+
+struct Expected {
+  std::string file;
+  std::string resource;
+  std::string id;  // physical ID
+  std::vector<std::string> nodes;
+  int numa;
+  int advertised;  // entries: slots in agent mode
+};
+
+class DevicesCliTest : public ::testing::TestWithParam<Expected> {
+ protected:
+  PluginHarness h;
+
+  json devicesJson(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {KUBEACCEL_CLI_BIN, "devices", "--json"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    std::string out, err;
+    int rc = h.run(argv, &out, &err);
+    EXPECT_EQ(rc, 0) << err;
+    try {
+      return json::parse(out);  // stdout holds only the document
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "stdout is not JSON: " << e.what() << "\n" << out;
+      return json::object();
+    }
+  }
+};
+
+TEST_P(DevicesCliTest, DiscoversTheCatalogEntry) {
+  const Expected& want = GetParam();
+  h.plug(want.file);
+  h.plug("unrelated.umockdev");  // a root hub, a mouse, a flash stick, a NIC: never advertised
+  json doc = devicesJson();
+  ASSERT_TRUE(doc.contains("devices"));
+  const json& devices = doc["devices"];
+  ASSERT_EQ(devices.size(), static_cast<size_t>(want.advertised)) << doc.dump(2);
+  for (const auto& d : devices) {
+    EXPECT_EQ(d["resource"], want.resource);
+    EXPECT_EQ(d["physicalId"], want.id);
+    EXPECT_EQ(d["health"], "Healthy");
+    EXPECT_EQ(d["nodes"].get<std::vector<std::string>>(), want.nodes);
+    ASSERT_TRUE(d["numaNode"].is_number_integer());
+    EXPECT_EQ(d["numaNode"].get<int>(), want.numa);
+    if (want.advertised > 1) {
+      EXPECT_EQ(d["mode"], "agent");
+      EXPECT_EQ(d["id"], want.id + "-s" + std::to_string(d["slot"].get<int>()));
+    } else {
+      EXPECT_EQ(d["id"], want.id);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Catalog, DevicesCliTest,
+    ::testing::Values(
+        Expected{"movidius-ncs.umockdev", "kubeaccel.io/movidius-ncs", "03e72150", {"/dev/bus/usb/001/003"}, 0, 2},
+        Expected{"movidius-ncs2-unbooted.umockdev", "kubeaccel.io/movidius-ncs2", "03e72485",
+                 {"/dev/bus/usb/001/004"}, 0, 4},
+        Expected{"movidius-ncs2-booted.umockdev", "kubeaccel.io/movidius-ncs2", "1841E1C00A7B3D00",
+                 {"/dev/bus/usb/001/005"}, 0, 4},
+        Expected{"coral-usb-unbooted.umockdev", "kubeaccel.io/coral-usb", "usb-2-1", {"/dev/bus/usb/002/002"}, 1, 4},
+        Expected{"coral-usb-booted.umockdev", "kubeaccel.io/coral-usb", "usb-2-1", {"/dev/bus/usb/002/003"}, 1, 4},
+        Expected{"coral-pcie.umockdev", "kubeaccel.io/coral-pcie", "0000-03-00.0", {"/dev/apex_0"}, 0, 1},
+        Expected{"hailo8.umockdev", "kubeaccel.io/hailo8", "0000-04-00.0", {"/dev/hailo0"}, 0, 1},
+        Expected{"intel-fpga-pac.umockdev", "kubeaccel.io/intel-fpga-pac", "0000-5e-00.0",
+                 {"/dev/intel-fpga-fme.0", "/dev/intel-fpga-port.0"}, 1, 1},
+        Expected{"accel.umockdev", "kubeaccel.io/accel", "0000-00-0b.0", {"/dev/accel/accel0"}, -1, 1}),
+    [](const auto& info) {
+      std::string name = info.param.file.substr(0, info.param.file.find('.'));
+      for (char& c : name)
+        if (c == '-') c = '_';
+      return name;
+    });
+
+// The Alveo card shows up as its two PCI functions, each with its own nodes.
+TEST_F(DevicesCliTest, XilinxAlveoFunctions) {
+  h.plug("xilinx-alveo.umockdev");
+  json devices = devicesJson()["devices"];
+  ASSERT_EQ(devices.size(), 2u) << devices.dump(2);
+  EXPECT_EQ(devices[0]["id"], "0000-af-00.0");
+  EXPECT_EQ(devices[0]["nodes"].get<std::vector<std::string>>(), std::vector<std::string>{"/dev/xclmgmt44800"});
+  EXPECT_EQ(devices[1]["id"], "0000-af-00.1");
+  EXPECT_EQ(devices[1]["nodes"].get<std::vector<std::string>>(),
+            (std::vector<std::string>{"/dev/dri/card1", "/dev/dri/renderD128"}));
+  EXPECT_EQ(devices[1]["numaNode"], 1);
+}
+
+TEST_F(DevicesCliTest, TableNamesEveryColumn) {
+  h.plug("coral-pcie.umockdev");
+  std::string out, err;
+  ASSERT_EQ(h.run({KUBEACCEL_CLI_BIN, "devices"}, &out, &err), 0) << err;
+  for (const char* col : {"RESOURCE", "ID", "HEALTH", "MODE", "NUMA", "VENDOR:PRODUCT", "BUS", "NODES"})
+    EXPECT_NE(out.find(col), std::string::npos) << col;
+  EXPECT_NE(out.find("kubeaccel.io/coral-pcie"), std::string::npos);
+  EXPECT_NE(out.find("1ac1:089a"), std::string::npos);
+  EXPECT_NE(out.find("pci 0000:03:00.0"), std::string::npos);
+  EXPECT_NE(out.find("/dev/apex_0"), std::string::npos);
+}
+
+TEST_F(DevicesCliTest, NoDevicesIsNotAnError) {
+  std::string out, err;
+  ASSERT_EQ(h.run({KUBEACCEL_CLI_BIN, "devices", "--json"}, &out, &err), 0) << err;
+  EXPECT_EQ(json::parse(out), json::parse(R"({"devices": []})"));
+}
+
+TEST_F(DevicesCliTest, BadConfigExitsTwo) {
+  std::string out, err;
+  std::string bad = h.writeConfig(R"({"classes": [{"name": "x", "mode": "magic", "match": [{"subsystem": "usb"}]}]})");
+  EXPECT_EQ(h.run({KUBEACCEL_CLI_BIN, "devices", "--config", bad}, &out, &err), 2);
+  EXPECT_EQ(err, "kubeaccel: config " + bad + ": classes[0].mode: expected one of agent, device, got 'magic'\n");
+  EXPECT_EQ(out, "");
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
