@@ -42,7 +42,9 @@ void printDeviceTable(std::ostream& out, const Config& config, const std::vector
       if (t.device.className != cls.name) continue;
       rows.push_back({config.resourceName(cls), t.device.id, t.healthy ? "Healthy" : "Unhealthy", toString(cls.mode),
                       cls.mode == Mode::Agent ? std::to_string(cls.slots) : "-", std::to_string(t.device.numaNode),
-                      t.device.vendor + ":" + t.device.product, t.device.busLocation,
+                      t.device.vendor + ":" + t.device.product,
+                      t.device.busLocation +
+                          (t.device.usbSpeedMbps > 0 ? " (" + std::to_string(t.device.usbSpeedMbps) + " Mbps)" : ""),
                       t.device.nodes.empty() ? "-" : join(t.device.nodes, ",")});
     }
   if (rows.size() == 1) {
@@ -79,6 +81,7 @@ nlohmann::json toJson(const Config& config, const std::vector<TrackedDevice>& fo
                          {"vendor", a.device.vendor},
                          {"product", a.device.product},
                          {"bus", a.device.busLocation}});
+      if (a.device.usbSpeedMbps > 0) devices.back()["usbSpeedMbps"] = a.device.usbSpeedMbps;
       if (a.slot >= 0) devices.back()["slot"] = a.slot;
     }
   return {{"devices", devices}};

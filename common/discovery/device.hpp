@@ -18,6 +18,7 @@ struct Device {
   std::string serial;        // empty when the device has none
   std::vector<std::string> nodes;  // host device nodes, sorted
   int numaNode = -1;
+  int usbSpeedMbps = 0;      // USB link speed from libusb; 0 when unknown or not USB
 
   bool operator==(const Device&) const = default;
 };

@@ -3,7 +3,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 
 namespace kubeaccel {
@@ -74,6 +77,25 @@ std::vector<std::string> nodesOf(udev* u, udev_device* dev, const DeviceClass& c
   std::sort(nodes.begin(), nodes.end());
   nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
   return nodes;
+}
+
+std::optional<std::string> nvidiaNodeOf(const std::string& pciAddress) {
+  const char* root = std::getenv("KUBEACCEL_PROC_ROOT");
+  std::string path = std::string(root ? root : "/proc") + "/driver/nvidia/gpus/" + pciAddress + "/information";
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("Device Minor:", 0) != 0) continue;
+    std::string value = line.substr(line.find(':') + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
+    int minor = -1;
+    auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), minor);
+    if (ec != std::errc() || ptr != value.data() + value.size() || minor < 0 || minor > 255)
+      throw std::runtime_error(path + ": Device Minor: expected an integer from 0 to 255, got '" + value + "'");
+    return "/dev/nvidia" + std::to_string(minor);
+  }
+  throw std::runtime_error(path + ": no 'Device Minor' line");
 }
 
 int numaNodeOf(udev_device* dev) {

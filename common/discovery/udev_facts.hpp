@@ -22,6 +22,12 @@ DeviceFacts factsOf(udev_device* dev);
 // `cls.childSubsystems` if set), plus the class's extra nodes that exist.
 std::vector<std::string> nodesOf(udev* u, udev_device* dev, const DeviceClass& cls);
 
+// /dev/nvidiaN of an NVIDIA GPU, N being the "Device Minor" the driver reports
+// in <proc>/driver/nvidia/gpus/<bdf>/information. nullopt when the driver has
+// not claimed it; throws std::runtime_error naming the file when malformed.
+// <proc> is $KUBEACCEL_PROC_ROOT if set (tests), else /proc.
+std::optional<std::string> nvidiaNodeOf(const std::string& pciAddress);
+
 // NUMA node of the device or of its nearest PCI ancestor; -1 when none.
 // Throws std::runtime_error naming the file when the value is malformed.
 int numaNodeOf(udev_device* dev);

@@ -9,6 +9,7 @@
 #include "config/config.hpp"
 #include "discovery/device.hpp"
 #include "discovery/udev_handles.hpp"
+#include "discovery/usb_details.hpp"
 
 namespace kubeaccel {
 
@@ -27,8 +28,8 @@ class UdevScanner {
   udev* handle() const { return udev_.get(); }
 
  private:
-  std::optional<Device> claimedOwner(udev_device* dev);
-  std::optional<Device> read(udev_device* dev, const DeviceClass& cls);
+  std::optional<Device> claimedOwner(udev_device* dev, const UsbSession* usb);
+  std::optional<Device> read(udev_device* dev, const DeviceClass& cls, const UsbSession* usb);
   bool claimedByAncestor(udev_device* dev);
 
   const Config& config_;

@@ -4,6 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include "plugin_harness.hpp"
 
 namespace kubeaccel::testing {
@@ -122,6 +126,106 @@ TEST_F(DevicesCliTest, BadConfigExitsTwo) {
   EXPECT_EQ(h.run({KUBEACCEL_CLI_BIN, "devices", "--config", bad}, &out, &err), 2);
   EXPECT_EQ(err, "kubeaccel: config " + bad + ": classes[0].mode: expected one of agent, device, got 'magic'\n");
   EXPECT_EQ(out, "");
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+std::string replaceOnce(std::string text, const std::string& from, const std::string& to) {
+  auto pos = text.find(from);
+  if (pos == std::string::npos) throw std::runtime_error("testbed has no '" + from + "'");
+  return text.replace(pos, from.size(), to);
+}
+
+class DiscoveryEdgeTest : public ::testing::Test {
+ protected:
+  PluginHarness h;
+  int devices(std::string* out, std::string* err) {
+    return h.run({KUBEACCEL_CLI_BIN, "devices", "--json", "--log-level", "info"}, out, err);
+  }
+};
+
+TEST_F(DiscoveryEdgeTest, NvidiaNodeComesFromTheDriversMinor) {
+  h.plug("nvidia-gpu.umockdev");
+  std::string proc = h.root() + "/proc";
+  std::filesystem::create_directories(proc + "/driver/nvidia/gpus/0000:3b:00.0");
+  std::ofstream(proc + "/driver/nvidia/gpus/0000:3b:00.0/information")
+      << "Model: \t\t NVIDIA A100-SXM4-40GB\nIRQ:   \t\t 86\nGPU UUID: \t GPU-0e0e\nDevice Minor: \t 3\n";
+  ::setenv("KUBEACCEL_PROC_ROOT", proc.c_str(), 1);
+  std::string out, err;
+  int rc = devices(&out, &err);
+  ::unsetenv("KUBEACCEL_PROC_ROOT");
+  ASSERT_EQ(rc, 0) << err;
+  json doc = json::parse(out);
+  ASSERT_EQ(doc["devices"].size(), 1u) << out;
+  EXPECT_EQ(doc["devices"][0]["id"], "0000-3b-00.0");
+  EXPECT_EQ(doc["devices"][0]["nodes"].get<std::vector<std::string>>(), std::vector<std::string>{"/dev/nvidia3"});
+  EXPECT_EQ(doc["devices"][0]["numaNode"], 0);
+}
+
+TEST_F(DiscoveryEdgeTest, NvidiaWithoutItsDriverIsAdvertisedWithAWarning) {
+  h.plug("nvidia-gpu.umockdev");
+  ::setenv("KUBEACCEL_PROC_ROOT", (h.root() + "/no-proc").c_str(), 1);
+  std::string out, err;
+  int rc = devices(&out, &err);
+  ::unsetenv("KUBEACCEL_PROC_ROOT");
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_NE(err.find("the NVIDIA driver has not claimed it"), std::string::npos) << err;
+  EXPECT_EQ(json::parse(out)["devices"].size(), 1u);
+}
+
+TEST_F(DiscoveryEdgeTest, MalformedNvidiaMinorSkipsTheDevice) {
+  h.plug("nvidia-gpu.umockdev");
+  h.plug("hailo8.umockdev");
+  std::string proc = h.root() + "/proc";
+  std::filesystem::create_directories(proc + "/driver/nvidia/gpus/0000:3b:00.0");
+  std::ofstream(proc + "/driver/nvidia/gpus/0000:3b:00.0/information") << "Device Minor: \t lots\n";
+  ::setenv("KUBEACCEL_PROC_ROOT", proc.c_str(), 1);
+  std::string out, err;
+  int rc = devices(&out, &err);
+  ::unsetenv("KUBEACCEL_PROC_ROOT");
+  ASSERT_EQ(rc, 0) << err;
+  EXPECT_NE(err.find("Device Minor: expected an integer from 0 to 255, got 'lots'"), std::string::npos) << err;
+  json doc = json::parse(out);
+  ASSERT_EQ(doc["devices"].size(), 1u) << "the GPU is skipped, the rest still listed";
+  EXPECT_EQ(doc["devices"][0]["resource"], "kubeaccel.io/hailo8");
+}
+
+TEST_F(DiscoveryEdgeTest, MalformedNumaNodeSkipsTheDevice) {
+  h.plugText(replaceOnce(PluginHarness::readTestbed("hailo8.umockdev"), "A: numa_node=0", "A: numa_node=banana"));
+  h.plug("intel-fpga-pac.umockdev");
+  std::string out, err;
+  ASSERT_EQ(devices(&out, &err), 0) << err;
+  EXPECT_NE(err.find("numa_node: expected an integer >= -1, got 'banana'"), std::string::npos) << err;
+  json doc = json::parse(out);
+  ASSERT_EQ(doc["devices"].size(), 1u) << out;
+  EXPECT_EQ(doc["devices"][0]["resource"], "kubeaccel.io/intel-fpga-pac");
+}
+
+TEST_F(DiscoveryEdgeTest, MissingAttributesNeverMatchOrCrash) {
+  // A Coral PCIe card whose vendor and device attributes are unreadable.
+  std::string text = PluginHarness::readTestbed("coral-pcie.umockdev");
+  text = replaceOnce(text, "A: vendor=0x1ac1\n", "");
+  text = replaceOnce(text, "A: device=0x089a\n", "");
+  h.plugText(text);
+  std::string out, err;
+  ASSERT_EQ(devices(&out, &err), 0) << err;
+  EXPECT_EQ(json::parse(out)["devices"].size(), 0u) << out;
+}
+
+TEST_F(DiscoveryEdgeTest, UsbSpeedFromLibusbAndASlowPortWarning) {
+  h.plug("movidius-ncs2-booted.umockdev");
+  std::string out, err;
+  ASSERT_EQ(devices(&out, &err), 0) << err;
+  json doc = json::parse(out);
+  ASSERT_EQ(doc["devices"].size(), 4u);
+  EXPECT_EQ(doc["devices"][0]["usbSpeedMbps"], 480);
+  EXPECT_EQ(doc["devices"][0]["bus"], "usb 1-3");
+  EXPECT_NE(err.find("movidius-ncs2 device at 1-3 runs at 480 Mbps: plug it into a USB 3 port"), std::string::npos)
+      << err;
 }
 
 }  // namespace

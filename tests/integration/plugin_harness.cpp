@@ -47,6 +47,13 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& logPath, st
   return pid;
 }
 
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
 int waitExit(pid_t pid) {
   int status = 0;
   ::waitpid(pid, &status, 0);
@@ -76,10 +83,16 @@ PluginHarness::~PluginHarness() {
   fs::remove_all(root_, ec);
 }
 
-std::vector<std::string> PluginHarness::plug(const std::string& file) {
+std::string PluginHarness::readTestbed(const std::string& file) {
   std::string path = std::string(KUBEACCEL_TESTBEDS_DIR) + "/" + file;
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("cannot read " + path);
+  if (!fs::exists(path)) throw std::runtime_error("no testbed " + path);
+  return slurp(path);
+}
+
+std::vector<std::string> PluginHarness::plug(const std::string& file) { return plugText(readTestbed(file)); }
+
+std::vector<std::string> PluginHarness::plugText(const std::string& description) {
+  std::istringstream in(description);
   // umockdev-record lists a device before its parents; adding a child before
   // its parent would announce it without one, so add in reverse.
   std::vector<std::string> paragraphs(1);
@@ -110,7 +123,7 @@ std::vector<std::string> PluginHarness::plug(const std::string& file) {
     if (!umockdev_testbed_add_from_string(testbed_, paragraph.c_str(), &err)) {
       std::string msg = err ? err->message : "unknown error";
       if (err) g_error_free(err);
-      throw std::runtime_error("umockdev: cannot add " + syspath + " from " + path + ": " + msg);
+      throw std::runtime_error("umockdev: cannot add " + syspath + ": " + msg);
     }
     present_.push_back(syspath);
     added.push_back(syspath);
@@ -159,15 +172,6 @@ int PluginHarness::stopPlugin(int sig) {
   pid_ = -1;
   return status;
 }
-
-namespace {
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-}  // namespace
 
 int PluginHarness::runPluginToExit(const std::vector<std::string>& args, std::string* output) {
   std::string log = root_ + "/run-" + std::to_string(configCount_++) + ".log";

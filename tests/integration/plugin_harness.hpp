@@ -27,6 +27,9 @@ class PluginHarness {
   // in the testbed is added parents first, and umockdev announces each with
   // an "add" uevent, as the kernel would. Returns the syspaths it added.
   std::vector<std::string> plug(const std::string& testbedFile);
+  // The same for a description given as text (say, a file with one value spoiled).
+  std::vector<std::string> plugText(const std::string& description);
+  static std::string readTestbed(const std::string& testbedFile);
   // Unplugs the device at `syspath` and everything under it, children first:
   // a "remove" uevent for each, then it leaves the testbed.
   void unplug(const std::string& syspath);
