@@ -62,15 +62,17 @@ int waitExit(pid_t pid) {
 
 }  // namespace
 
-PluginHarness::PluginHarness() : root_(makeTempRoot()) {
+PluginHarness::PluginHarness(Sysfs sysfs) : root_(makeTempRoot()) {
   // umockdev_in_mock_environment() is unreliable here; look for the preload.
   const char* preload = std::getenv("LD_PRELOAD");
-  if (!preload || !std::strstr(preload, "umockdev"))
-    throw std::runtime_error("integration tests must run under umockdev-wrapper");
+  bool underUmockdev = preload && std::strstr(preload, "umockdev");
+  if (underUmockdev != (sysfs == Sysfs::Simulated))
+    throw std::runtime_error(sysfs == Sysfs::Simulated ? "simulated devices need umockdev-wrapper"
+                                                       : "real-sysfs tests must not run under umockdev-wrapper");
   fs::create_directories(devicePluginDir());
   fs::create_directories(agentDir());
   fs::create_directories(root_ + "/cdi");
-  testbed_ = umockdev_testbed_new();
+  if (sysfs == Sysfs::Simulated) testbed_ = umockdev_testbed_new();
   kubelet_ = std::make_unique<KubeletStandin>(devicePluginDir());
   kubelet_->start();
 }
@@ -92,6 +94,7 @@ std::string PluginHarness::readTestbed(const std::string& file) {
 std::vector<std::string> PluginHarness::plug(const std::string& file) { return plugText(readTestbed(file)); }
 
 std::vector<std::string> PluginHarness::plugText(const std::string& description) {
+  if (!testbed_) throw std::logic_error("plug() needs the simulated sysfs");
   std::istringstream in(description);
   // umockdev-record lists a device before its parents; adding a child before
   // its parent would announce it without one, so add in reverse.
@@ -136,6 +139,7 @@ void PluginHarness::uevent(const std::string& syspath, const std::string& action
 }
 
 void PluginHarness::unplug(const std::string& syspath) {
+  if (!testbed_) throw std::logic_error("unplug() needs the simulated sysfs");
   std::vector<std::string> subtree;
   for (const auto& p : present_)
     if (p == syspath || p.rfind(syspath + "/", 0) == 0) subtree.push_back(p);

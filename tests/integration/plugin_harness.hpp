@@ -20,7 +20,10 @@ namespace kubeaccel::testing {
 
 class PluginHarness {
  public:
-  PluginHarness();
+  // Simulated: a umockdev testbed (the process must run under umockdev-wrapper).
+  // Real: the host's own sysfs, untouched; plug() is not available.
+  enum class Sysfs { Simulated, Real };
+  explicit PluginHarness(Sysfs sysfs = Sysfs::Simulated);
   ~PluginHarness();
 
   // Plugs in a device description from tests/testbeds/: each device not yet
@@ -46,6 +49,7 @@ class PluginHarness {
   // Runs any program to completion in the testbed; stdout and stderr apart.
   int run(const std::vector<std::string>& argv, std::string* out, std::string* err);
   bool pluginRunning() const { return pid_ > 0; }
+  pid_t pluginPid() const { return pid_; }
   std::string pluginLog() const;
   // Waits until the plugin's log holds `text` (logs trail the RPCs they describe).
   bool waitForLog(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;

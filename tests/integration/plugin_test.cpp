@@ -144,6 +144,35 @@ TEST_F(PluginTest, ReenumeratingStickKeepsItsIdAndHealth) {
   EXPECT_EQ(rs[kNcs2].updates, updatesBefore) << "nothing the kubelet sees changed";
 }
 
+// A storm of 100 uevents in one second (25 unplug/plug cycles of a card and
+// its apex child): it ends in the right state, and the kubelet gets one
+// message per change it can see, not one per event. (umockdev delivers
+// uevents over Unix datagram sockets with a queue of ~10, so a faster burst
+// would overflow the simulator, not the plugin.)
+TEST_F(PluginTest, HotplugStormEndsRightWithOneMessagePerChange) {
+  h.plug("coral-pcie.umockdev");
+  h.startPlugin(h.writeConfig(R"({"graceWindowMs": 60000})"));
+  ASSERT_TRUE(waitHealth(kCoral, "0000-03-00.0", "Healthy"));
+  int before = h.kubelet().resources()[kCoral].updates;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 25; ++i) {
+    h.unplug(kCoralPcieSyspath);  // 2 events: the apex child, then the card
+    std::this_thread::sleep_for(5ms);
+    h.plug("coral-pcie.umockdev");  // 2 events: the card, then its child
+    std::this_thread::sleep_for(5ms);
+  }
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+  std::this_thread::sleep_for(200ms);
+  auto r = h.kubelet().resources()[kCoral];
+  EXPECT_EQ(healthOf(h.kubelet().resources(), kCoral, "0000-03-00.0"), "Healthy");
+  ASSERT_EQ(r.devices.size(), 1u);
+  int messages = r.updates - before;
+  std::cout << "100 events in " << took.count() << " ms: " << messages
+            << " ListAndWatch messages for 50 changes of health\n";
+  EXPECT_LE(messages, 50) << "never more than one message per change the kubelet can see";
+  EXPECT_EQ(messages % 2, 0) << "changes come in Unhealthy/Healthy pairs and it ends Healthy";
+}
+
 TEST_F(PluginTest, ReregistersAfterKubeletRestart) {
   h.plug("coral-pcie.umockdev");
   h.plug("movidius-ncs2-unbooted.umockdev");
