@@ -105,6 +105,8 @@ void PluginDaemon::updateCdiSpec(Resource& r, const ResourceState::Devices& devi
 void PluginDaemon::onSocketDirChange(InotifyWatch::Change change, const std::string& name) {
   if (name == "kubelet.sock" && change == InotifyWatch::Change::Created) {
     ++kubeletGeneration_;
+    backoff_ = kRetryAfterKubeletStart;
+    retry_->disarm();
     spdlog::info("kubelet.sock (re)created: registering again");
   }
 }

@@ -33,6 +33,9 @@ class PluginDaemon {
   int run();
 
   static constexpr std::chrono::milliseconds kFirstBackoff{100};
+  // inotify reports a new kubelet.sock at bind(), before the kubelet listens:
+  // the first retry after it appears comes much sooner.
+  static constexpr std::chrono::milliseconds kRetryAfterKubeletStart{5};
   static constexpr std::chrono::milliseconds kMaxBackoff{10000};
 
  private:
