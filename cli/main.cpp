@@ -6,6 +6,7 @@
 #include "config/config_error.hpp"
 #include "demo_command.hpp"
 #include "devices_command.hpp"
+#include "infer_command.hpp"
 #include "util/args.hpp"
 
 namespace {
@@ -14,8 +15,10 @@ constexpr const char* kHelp = R"(Usage: kubeaccel COMMAND [FLAGS]
 
 Commands:
   devices   what discovery sees on this node and how it would be advertised
+  infer     one inference through a slot's socket (KServe v2 over gRPC)
   demo      the whole flow on simulated accelerators: discovery, registration
-            with a local kubelet stand-in, allocation of a slot to a pod
+            with a local kubelet stand-in, allocation of a slot to a pod,
+            inference through the agent
 
 Run 'kubeaccel COMMAND --help' for a command's flags.
 Exit status: 0 on success, 1 on failure, 2 on bad usage or config.
@@ -29,6 +32,7 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "devices") return devicesCommand(argc, argv);
     if (cmd == "demo") return demoCommand(argc, argv);
+    if (cmd == "infer") return inferCommand(argc, argv);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::cout << kHelp;
       return kExitOk;

@@ -1,0 +1,60 @@
+#include "agent_daemon.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <filesystem>
+#include <set>
+
+namespace kubeaccel::agent {
+
+AgentDaemon::AgentDaemon(const Config& config, AgentOptions options) : config_(config), options_(std::move(options)) {}
+
+AgentDaemon::~AgentDaemon() = default;
+
+int AgentDaemon::run() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.agentDir, ec);
+  if (ec) throw std::runtime_error("cannot create --agent-dir " + options_.agentDir + ": " + ec.message());
+  if (!std::filesystem::is_directory(options_.modelsDir, ec))
+    throw std::runtime_error("--models " + options_.modelsDir + " is not a directory");
+  loop_.onSignals({SIGTERM, SIGINT}, [this](int sig) {
+    spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    loop_.stop();
+  });
+  watcher_ = std::make_unique<DeviceWatcher>(config_, loop_, [this](const auto& d) { onDevices(d); });
+  watcher_->start();
+  spdlog::info("kubeaccel-agent {} running: agent dir {}, models {}", KUBEACCEL_VERSION, options_.agentDir,
+               options_.modelsDir);
+  loop_.run();
+  devices_.clear();  // sockets go, slot directories stay for the next agent
+  spdlog::info("stopped");
+  return 0;
+}
+
+void AgentDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
+  std::set<std::string> present;
+  for (const auto& t : devices) {
+    const DeviceClass* cls = config_.findClass(t.device.className);
+    if (!cls || cls->mode != Mode::Agent) continue;
+    std::string key = cls->name + "/" + t.device.id;
+    present.insert(key);
+    if (devices_.count(key)) continue;  // re-enumeration keeps the same device and its sockets
+    try {
+      devices_[key] = std::make_unique<ServedDevice>(config_, *cls, t.device, options_);
+    } catch (const std::exception& e) {
+      spdlog::error("{}: cannot serve: {}", key, e.what());
+    }
+  }
+  for (auto it = devices_.begin(); it != devices_.end();) {
+    if (present.count(it->first)) {
+      ++it;
+      continue;
+    }
+    spdlog::info("{}: device dropped; removing its slots", it->first);
+    it->second->retire();
+    it = devices_.erase(it);
+  }
+}
+
+}  // namespace kubeaccel::agent

@@ -1,0 +1,41 @@
+#pragma once
+// Tensors as the front end and the backends exchange them: KServe datatype
+// names, shapes with -1 as a wildcard, bytes in row-major order.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace kubeaccel::agent {
+
+struct TensorSpec {
+  std::string name;
+  std::string datatype;        // "FP32", "INT64", ... (KServe names)
+  std::vector<int64_t> shape;  // -1: any size
+};
+
+// An input as a request carries it: the bytes belong to the request (or a
+// shared-memory region) and outlive the inference.
+struct InputTensor {
+  std::string name;
+  std::string datatype;
+  std::vector<int64_t> shape;
+  std::span<const std::byte> data;
+};
+
+struct OutputTensor {
+  std::string name;
+  std::string datatype;
+  std::vector<int64_t> shape;
+  std::vector<std::byte> data;
+};
+
+// Bytes per element of a fixed-size KServe datatype; 0 for BYTES or unknown.
+size_t elementSize(const std::string& datatype);
+bool isKnownDatatype(const std::string& datatype);
+int64_t elementCount(const std::vector<int64_t>& shape);  // -1 if any dim < 0
+std::string shapeString(const std::vector<int64_t>& shape);  // "[1,3,224,224]"
+
+}  // namespace kubeaccel::agent

@@ -1,0 +1,88 @@
+// kubeaccel-agent: owns agent-mode accelerators and serves inference on them,
+// one Unix socket per allocated slot, in the KServe v2 protocol.
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <cstdio>
+#include <iostream>
+
+#include "agent_daemon.hpp"
+#include "config/config_error.hpp"
+#include "config/config_loader.hpp"
+#include "util/args.hpp"
+#include "util/log.hpp"
+
+namespace {
+
+constexpr const char* kHelp = R"(Usage: kubeaccel-agent --models DIR [FLAGS]
+
+Owns the accelerators of agent-mode classes and serves inference on them in the
+KServe v2 / Open Inference Protocol (gRPC), on one Unix socket per slot:
+<agent-dir>/<class>/<device-id>/s<k>/inference.sock. A slot's requests run on
+its own device; slots share a device in turn.
+
+Flags:
+  --config FILE            catalog and modes, as for kubeaccel-plugin (default: built-in)
+  --agent-dir DIR          where slot sockets live (default /var/lib/kubeaccel/agent)
+  --models DIR             model repository: DIR/<name>/<version>/model.onnx and an
+                           optional DIR/<name>/config.json
+  --max-message-bytes N    largest request or response (default 67108864, 64 MiB)
+  --max-queued N           requests queued per device before RESOURCE_EXHAUSTED (default 256)
+  --metrics-address A      serve Prometheus metrics on A (off by default)
+  --log-level L            trace, debug, info, warn, error (default info)
+  --help, --version
+
+Exit status: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on bad usage or config.
+)";
+
+long positive(const kubeaccel::Args& args, const std::string& flag, long fallback, long max) {
+  auto v = args.get(flag);
+  if (!v) return fallback;
+  long n = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || ptr != v->data() + v->size() || n < 1 || n > max)
+    throw kubeaccel::UsageError("--" + flag + ": expected an integer from 1 to " + std::to_string(max) + ", got '" +
+                                *v + "'");
+  return n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace kubeaccel;
+  try {
+    Args args(argc, argv, 1,
+              {"config", "agent-dir", "models", "max-message-bytes", "max-queued", "metrics-address", "log-level"},
+              {"help", "version"});
+    if (args.has("help")) {
+      std::cout << kHelp;
+      return kExitOk;
+    }
+    if (args.has("version")) {
+      std::cout << "kubeaccel-agent " << KUBEACCEL_VERSION << "\n";
+      return kExitOk;
+    }
+    if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional().front() + "'");
+    if (!setupLogging("kubeaccel-agent", args.get("log-level", "info")))
+      throw UsageError("--log-level: expected trace, debug, info, warn or error, got '" + args.get("log-level", "") + "'");
+    if (!args.has("models")) throw UsageError("--models DIR is required");
+    agent::AgentOptions opts;
+    opts.agentDir = args.get("agent-dir", opts.agentDir);
+    opts.modelsDir = *args.get("models");
+    opts.maxMessageBytes = static_cast<int>(positive(args, "max-message-bytes", opts.maxMessageBytes, 1L << 30));
+    opts.maxQueued = static_cast<size_t>(positive(args, "max-queued", static_cast<long>(opts.maxQueued), 1000000));
+    if (args.has("metrics-address")) throw UsageError("--metrics-address: not wired into the agent yet");
+    Config config = loadConfig(args.get("config", ""));
+    agent::AgentDaemon daemon(config, opts);
+    return daemon.run();
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "kubeaccel-agent: %s\n", e.what());
+    return kExitUsage;
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "kubeaccel-agent: %s\n", e.what());
+    return kExitUsage;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kubeaccel-agent: %s\n", e.what());
+    return kExitFailure;
+  }
+}

@@ -1,0 +1,78 @@
+#include "repository/model_config.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <stdexcept>
+
+namespace kubeaccel::agent {
+namespace {
+
+using json = nlohmann::json;
+
+[[noreturn]] void fail(const std::string& origin, const std::string& key, const std::string& why) {
+  throw std::runtime_error(origin + ": " + key + ": " + why);
+}
+
+int intIn(const json& j, const std::string& origin, const std::string& key, int lo, int hi) {
+  if (!j.is_number_integer()) fail(origin, key, "expected an integer, got " + j.dump());
+  long v = j.get<long>();
+  if (v < lo || v > hi)
+    fail(origin, key, "expected an integer from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got " +
+                          std::to_string(v));
+  return static_cast<int>(v);
+}
+
+std::vector<std::string> names(const json& j, const std::string& origin, const std::string& key) {
+  if (!j.is_array()) fail(origin, key, "expected a list of tensor names");
+  std::vector<std::string> out;
+  for (const auto& n : j) {
+    if (!n.is_string() || n.get<std::string>().empty()) fail(origin, key, "expected non-empty strings");
+    out.push_back(n.get<std::string>());
+  }
+  return out;
+}
+
+}  // namespace
+
+ModelConfig parseModelConfig(const std::string& text, const std::string& origin) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::parse_error& e) {
+    std::string what = e.what();
+    auto pos = what.find("] ");
+    throw std::runtime_error(origin + ": invalid JSON: " + (pos == std::string::npos ? what : what.substr(pos + 2)));
+  }
+  if (!j.is_object()) throw std::runtime_error(origin + ": expected an object");
+  static const std::set<std::string> known = {"max_batch_size", "dynamic_batching", "input_names", "output_names",
+                                              "instance_count"};
+  for (const auto& [k, _] : j.items())
+    if (!known.count(k)) fail(origin, k, "unknown key");
+  ModelConfig c;
+  if (j.contains("max_batch_size")) c.maxBatchSize = intIn(j["max_batch_size"], origin, "max_batch_size", 0, 1024);
+  if (j.contains("instance_count")) c.instanceCount = intIn(j["instance_count"], origin, "instance_count", 1, 16);
+  if (j.contains("input_names")) c.inputNames = names(j["input_names"], origin, "input_names");
+  if (j.contains("output_names")) c.outputNames = names(j["output_names"], origin, "output_names");
+  if (j.contains("dynamic_batching")) {
+    const json& d = j["dynamic_batching"];
+    if (!d.is_object()) fail(origin, "dynamic_batching", "expected an object");
+    for (const auto& [k, _] : d.items())
+      if (k != "max_queue_delay_us" && k != "preferred_batch_sizes") fail(origin, "dynamic_batching." + k, "unknown key");
+    if (c.maxBatchSize == 0) fail(origin, "dynamic_batching", "needs max_batch_size > 0");
+    c.dynamicBatching = true;
+    if (d.contains("max_queue_delay_us"))
+      c.maxQueueDelay = std::chrono::microseconds(
+          intIn(d["max_queue_delay_us"], origin, "dynamic_batching.max_queue_delay_us", 0, 1000000));
+    if (d.contains("preferred_batch_sizes")) {
+      const json& p = d["preferred_batch_sizes"];
+      if (!p.is_array()) fail(origin, "dynamic_batching.preferred_batch_sizes", "expected a list of integers");
+      for (const auto& v : p)
+        c.preferredBatchSizes.push_back(
+            intIn(v, origin, "dynamic_batching.preferred_batch_sizes", 1, c.maxBatchSize));
+    }
+  }
+  return c;
+}
+
+}  // namespace kubeaccel::agent

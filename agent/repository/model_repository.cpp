@@ -1,0 +1,127 @@
+#include "repository/model_repository.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace kubeaccel::agent {
+namespace fs = std::filesystem;
+
+namespace {
+
+// The highest positive integer folder holding model.onnx; 0 when none.
+int newestVersion(const fs::path& modelDir) {
+  int best = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(modelDir, ec)) {
+    std::string name = e.path().filename().string();
+    int v = 0;
+    auto [ptr, err] = std::from_chars(name.data(), name.data() + name.size(), v);
+    if (err != std::errc() || ptr != name.data() + name.size() || v <= 0) continue;
+    if (fs::is_regular_file(e.path() / "model.onnx", ec) && v > best) best = v;
+  }
+  return best;
+}
+
+std::string readFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+ModelRepository::ModelRepository(std::string modelsDir, Backend* backend, std::string unavailableReason)
+    : dir_(std::move(modelsDir)), backend_(backend), unavailableReason_(std::move(unavailableReason)) {}
+
+void ModelRepository::loadAll() {
+  std::error_code ec;
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir_, ec))
+    if (e.is_directory()) names.push_back(e.path().filename().string());
+  if (ec) spdlog::error("model repository {}: {}", dir_, ec.message());
+  std::sort(names.begin(), names.end());
+  for (const auto& n : names) load(n);
+}
+
+ModelIndexEntry ModelRepository::load(const std::string& name) {
+  fs::path modelDir = fs::path(dir_) / name;
+  std::error_code ec;
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == ".." ||
+      !fs::is_directory(modelDir, ec))
+    return {name, 0, "", "not found"};
+
+  std::shared_ptr<ModelStatistics> stats;
+  {
+    std::lock_guard lock(mu_);
+    Entry& e = models_[name];
+    e.index = {name, e.index.version, "LOADING", ""};
+    stats = e.stats;
+  }
+  ModelIndexEntry result{name, newestVersion(modelDir), "UNAVAILABLE", ""};
+  std::shared_ptr<ServedModel> served;
+  try {
+    if (!backend_) throw std::runtime_error(unavailableReason_);
+    if (result.version == 0) throw std::runtime_error("no version folder (a positive integer) holding model.onnx");
+    auto model = std::make_shared<ServedModel>();
+    model->name = name;
+    model->version = result.version;
+    if (fs::exists(modelDir / "config.json"))
+      model->config = parseModelConfig(readFile(modelDir / "config.json"), (modelDir / "config.json").string());
+    fs::path file = modelDir / std::to_string(result.version) / "model.onnx";
+    model->loaded = backend_->load(file.string(), model->config);
+    model->stats = stats;
+    served = std::move(model);
+    result.state = "READY";
+    spdlog::info("model {} version {} READY on {}", name, result.version, backend_->platform());
+  } catch (const std::exception& e) {
+    result.reason = e.what();
+    spdlog::warn("model {} UNAVAILABLE: {}", name, result.reason);
+  }
+  std::lock_guard lock(mu_);
+  Entry& e = models_[name];
+  e.index = result;
+  e.served = std::move(served);
+  return result;
+}
+
+bool ModelRepository::unload(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) return false;
+  it->second.served.reset();
+  it->second.index.state = "UNAVAILABLE";
+  it->second.index.reason = "unloaded";
+  spdlog::info("model {} unloaded", name);
+  return true;
+}
+
+std::vector<ModelIndexEntry> ModelRepository::index() const {
+  std::lock_guard lock(mu_);
+  std::vector<ModelIndexEntry> out;
+  for (const auto& [_, e] : models_) out.push_back(e.index);
+  return out;
+}
+
+std::shared_ptr<const ServedModel> ModelRepository::find(const std::string& name, ModelIndexEntry* why) const {
+  std::lock_guard lock(mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) {
+    *why = {name, 0, "", "not found"};
+    return nullptr;
+  }
+  *why = it->second.index;
+  return it->second.served;
+}
+
+std::shared_ptr<ModelStatistics> ModelRepository::statistics(const std::string& name) const {
+  std::lock_guard lock(mu_);
+  auto it = models_.find(name);
+  return it == models_.end() ? nullptr : it->second.stats;
+}
+
+}  // namespace kubeaccel::agent

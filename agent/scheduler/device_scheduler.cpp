@@ -1,0 +1,217 @@
+#include "scheduler/device_scheduler.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+
+namespace kubeaccel::agent {
+
+// Each worker keeps its own runner (its own engine instance) per loaded model.
+struct RunnerCache {
+  struct Item {
+    std::weak_ptr<const LoadedModel> model;
+    std::unique_ptr<ModelRunner> runner;
+  };
+  std::map<const LoadedModel*, Item> items;
+
+  ModelRunner& get(const std::shared_ptr<const LoadedModel>& m) {
+    std::erase_if(items, [](const auto& kv) { return kv.second.model.expired(); });  // reloaded or unloaded
+    auto& item = items[m.get()];
+    if (!item.runner) item = {m, m->newRunner()};
+    return *item.runner;
+  }
+};
+
+DeviceScheduler::DeviceScheduler(int slots, int workers, size_t maxQueued)
+    : maxQueued_(maxQueued), slots_(static_cast<size_t>(std::max(slots, 1))) {
+  for (int i = 0; i < std::max(workers, 1); ++i) workers_.emplace_back([this] { work(); });
+}
+
+DeviceScheduler::~DeviceScheduler() {
+  std::vector<InferJob> left;
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    for (auto& q : slots_)
+      for (auto& j : q) left.push_back(std::move(j));
+    for (auto& q : slots_) q.clear();
+    queued_ = 0;
+  }
+  cv_.notify_all();
+  for (auto& t : workers_) t.join();
+  for (auto& j : left) j.done(grpc::Status(grpc::StatusCode::UNAVAILABLE, "the device went away"), {}, {});
+}
+
+grpc::Status DeviceScheduler::submit(InferJob job) {
+  if (job.slot < 0 || static_cast<size_t>(job.slot) >= slots_.size())
+    return grpc::Status(grpc::StatusCode::INTERNAL, "no such slot");
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the device went away");
+    if (queued_ >= maxQueued_)
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "the device's queue is full (" + std::to_string(maxQueued_) + " requests); retry later");
+    job.enqueued = InferJob::Clock::now();
+    slots_[job.slot].push_back(std::move(job));
+    ++queued_;
+  }
+  // All: a worker waiting to fill a batch of another model must not be the
+  // only one woken.
+  cv_.notify_all();
+  return grpc::Status::OK;
+}
+
+size_t DeviceScheduler::queued() const {
+  std::lock_guard lock(mu_);
+  return queued_;
+}
+
+std::vector<InferJob> DeviceScheduler::takeBatch(std::unique_lock<std::mutex>& lock) {
+  std::vector<InferJob> batch;
+  // The lead job: the front of the next non-empty slot after the last one served.
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    size_t s = (cursor_ + i) % slots_.size();
+    if (slots_[s].empty()) continue;
+    batch.push_back(std::move(slots_[s].front()));
+    slots_[s].pop_front();
+    --queued_;
+    cursor_ = s + 1;
+    break;
+  }
+  const ServedModel& model = *batch.front().model;
+  if (!model.config.dynamicBatching) return batch;
+
+  int64_t rows = batch.front().rows;
+  const int64_t max = model.config.maxBatchSize;
+  auto preferred = [&](int64_t r) {
+    const auto& p = model.config.preferredBatchSizes;
+    return r >= max || std::find(p.begin(), p.end(), r) != p.end();
+  };
+  auto waitUntil = batch.front().enqueued + model.config.maxQueueDelay;
+  for (;;) {
+    // Join the fronts of the slots' queues that ask for the same model, in slot order.
+    bool took = true;
+    while (took && !preferred(rows)) {
+      took = false;
+      for (size_t i = 0; i < slots_.size() && !preferred(rows); ++i) {
+        size_t s = (cursor_ + i) % slots_.size();
+        if (slots_[s].empty()) continue;
+        InferJob& next = slots_[s].front();
+        if (next.model != batch.front().model || rows + next.rows > max) continue;
+        rows += next.rows;
+        batch.push_back(std::move(next));
+        slots_[s].pop_front();
+        --queued_;
+        took = true;
+      }
+    }
+    if (preferred(rows) || stopping_ || InferJob::Clock::now() >= waitUntil) break;
+    cv_.wait_until(lock, waitUntil);
+  }
+  return batch;
+}
+
+void DeviceScheduler::work() {
+  RunnerCache runners;
+  std::unique_lock lock(mu_);
+  for (;;) {
+    cv_.wait(lock, [this] { return stopping_ || queued_ > 0; });
+    if (stopping_) return;
+    std::vector<InferJob> batch = takeBatch(lock);
+    lock.unlock();
+    run(batch, runners);
+    lock.lock();
+  }
+}
+
+namespace {
+
+// Joins the jobs' inputs along dim 0 into `storage`; returns views of it.
+std::vector<InputTensor> concatenate(const std::vector<InferJob>& jobs, int64_t rows,
+                                     std::vector<std::vector<std::byte>>& storage) {
+  std::vector<InputTensor> out;
+  size_t n = jobs.front().inputs.size();
+  storage.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    InputTensor t = jobs.front().inputs[i];
+    t.shape[0] = rows;
+    size_t total = 0;
+    for (const auto& j : jobs) total += j.inputs[i].data.size();
+    storage[i].resize(total);
+    size_t off = 0;
+    for (const auto& j : jobs) {
+      std::memcpy(storage[i].data() + off, j.inputs[i].data.data(), j.inputs[i].data.size());
+      off += j.inputs[i].data.size();
+    }
+    t.data = storage[i];
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+// Job k's rows [offset, offset + rows) of a batched output.
+OutputTensor slice(const OutputTensor& all, int64_t offset, int64_t rows, int64_t totalRows) {
+  OutputTensor t{all.name, all.datatype, all.shape, {}};
+  size_t rowBytes = totalRows > 0 ? all.data.size() / static_cast<size_t>(totalRows) : 0;
+  t.shape[0] = rows;
+  auto begin = all.data.begin() + static_cast<std::ptrdiff_t>(offset * rowBytes);
+  t.data.assign(begin, begin + static_cast<std::ptrdiff_t>(rows * rowBytes));
+  return t;
+}
+
+}  // namespace
+
+void DeviceScheduler::run(std::vector<InferJob>& batch, RunnerCache& runners) {
+  auto start = InferJob::Clock::now();
+  // Expired jobs are answered, not run.
+  std::vector<InferJob> live;
+  for (auto& j : batch) {
+    if (start > j.deadline) {
+      j.done(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed while queued"), {},
+             {start - j.enqueued, {}, 0});
+    } else {
+      live.push_back(std::move(j));
+    }
+  }
+  if (live.empty()) return;
+  int64_t rows = 0;
+  for (const auto& j : live) rows += j.rows;
+
+  std::vector<OutputTensor> outputs;
+  grpc::Status status;
+  try {
+    ModelRunner& runner = runners.get(live.front().model->loaded);
+    std::vector<std::vector<std::byte>> storage;
+    outputs = live.size() == 1 ? runner.run(live.front().inputs) : runner.run(concatenate(live, rows, storage));
+    if (live.size() > 1)
+      for (const auto& o : outputs)
+        if (o.shape.empty() || o.shape[0] != rows)
+          throw std::runtime_error("output '" + o.name + "' is not batched along dim 0");
+  } catch (const std::exception& e) {
+    status = grpc::Status(grpc::StatusCode::INTERNAL, std::string("inference failed: ") + e.what());
+    spdlog::warn("model {}: {}", live.front().model->name, e.what());
+  }
+  auto end = InferJob::Clock::now();
+  live.front().model->stats->recordExecution(static_cast<uint64_t>(rows), end - start);
+
+  int64_t offset = 0;
+  for (auto& j : live) {
+    JobTiming timing{start - j.enqueued, end - start, static_cast<int>(rows)};
+    if (!status.ok()) {
+      j.done(status, {}, timing);
+      continue;
+    }
+    if (live.size() == 1) {
+      j.done(grpc::Status::OK, std::move(outputs), timing);
+      break;
+    }
+    std::vector<OutputTensor> mine;
+    for (const auto& o : outputs) mine.push_back(slice(o, offset, j.rows, rows));
+    offset += j.rows;
+    j.done(grpc::Status::OK, std::move(mine), timing);
+  }
+}
+
+}  // namespace kubeaccel::agent

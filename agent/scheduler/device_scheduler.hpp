@@ -1,0 +1,44 @@
+#pragma once
+// One device's work queue. Each slot has its own FIFO; workers take the next
+// job from the slots in turn, so one pod cannot starve another. Jobs of a
+// batched model with dynamic batching are merged along dim 0 (up to
+// max_batch_size, waiting at most max_queue_delay for a preferred size).
+// Jobs past their deadline are answered without running. The queue is
+// bounded: a full queue refuses with RESOURCE_EXHAUSTED.
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "scheduler/infer_job.hpp"
+
+namespace kubeaccel::agent {
+
+class DeviceScheduler {
+ public:
+  DeviceScheduler(int slots, int workers, size_t maxQueued);
+  ~DeviceScheduler();  // stops the workers; queued jobs are answered UNAVAILABLE
+
+  // Queues the job, or returns why not (the job's `done` is then not called).
+  grpc::Status submit(InferJob job);
+  size_t queued() const;
+
+ private:
+  void work();
+  // Takes the next job in slot order, plus the jobs that may join its batch.
+  std::vector<InferJob> takeBatch(std::unique_lock<std::mutex>& lock);
+  void run(std::vector<InferJob>& batch, struct RunnerCache& runners);
+
+  const size_t maxQueued_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::deque<InferJob>> slots_;
+  size_t queued_ = 0;
+  size_t cursor_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace kubeaccel::agent

@@ -1,0 +1,43 @@
+#pragma once
+// One agent-mode device as the agent serves it: its backend, the models loaded
+// for it, its scheduler and one server per slot.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backend/backend.hpp"
+#include "config/config.hpp"
+#include "discovery/device.hpp"
+#include "repository/model_repository.hpp"
+#include "scheduler/device_scheduler.hpp"
+#include "server/slot_server.hpp"
+
+namespace kubeaccel::agent {
+
+struct AgentOptions {
+  std::string agentDir = "/var/lib/kubeaccel/agent";
+  std::string modelsDir;
+  int maxMessageBytes = 64 << 20;
+  size_t maxQueued = 256;  // per device
+  InferObserver observer;
+};
+
+class ServedDevice {
+ public:
+  ServedDevice(const Config& config, const DeviceClass& cls, const Device& device, const AgentOptions& options);
+  ~ServedDevice();
+
+  // Removes the slot directories too (the device is gone for good).
+  void retire();
+  std::string deviceDir() const { return deviceDir_; }
+
+ private:
+  std::string deviceDir_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<ModelRepository> repository_;
+  std::unique_ptr<DeviceScheduler> scheduler_;
+  std::vector<std::unique_ptr<SlotServer>> slots_;
+};
+
+}  // namespace kubeaccel::agent

@@ -1,0 +1,233 @@
+#include "server/inference_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "server/infer_request.hpp"
+
+namespace kubeaccel::agent {
+namespace {
+
+using grpc::Status;
+using grpc::StatusCode;
+
+grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const Status& s) {
+  auto* r = ctx->DefaultReactor();
+  r->Finish(s);
+  return r;
+}
+
+InferJob::Clock::time_point steadyDeadline(const grpc::CallbackServerContext* ctx) {
+  auto deadline = ctx->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return InferJob::Clock::time_point::max();
+  auto left = deadline - std::chrono::system_clock::now();
+  if (left > std::chrono::hours(24 * 365)) return InferJob::Clock::time_point::max();
+  return InferJob::Clock::now() + std::chrono::duration_cast<InferJob::Clock::duration>(left);
+}
+
+void fill(inference::StatisticDuration* d, const Duration& s) {
+  d->set_count(s.count);
+  d->set_ns(s.ns);
+}
+
+}  // namespace
+
+InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(ctx_.slotDir) {}
+
+grpc::ServerUnaryReactor* InferenceService::ServerLive(Ctx* ctx, const inference::ServerLiveRequest*,
+                                                       inference::ServerLiveResponse* resp) {
+  resp->set_live(true);
+  return finish(ctx, Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerReady(Ctx* ctx, const inference::ServerReadyRequest*,
+                                                        inference::ServerReadyResponse* resp) {
+  resp->set_ready(ctx_.ready());
+  return finish(ctx, Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerMetadata(Ctx* ctx, const inference::ServerMetadataRequest*,
+                                                           inference::ServerMetadataResponse* resp) {
+  resp->set_name("kubeaccel-agent");
+  resp->set_version(KUBEACCEL_VERSION);
+  for (const char* ext : {"model_repository", "statistics", "system_shared_memory"}) resp->add_extensions(ext);
+  return finish(ctx, Status::OK);
+}
+
+Status InferenceService::findModel(const std::string& name, const std::string& version,
+                                   std::shared_ptr<const ServedModel>* out) const {
+  ModelIndexEntry why;
+  *out = ctx_.repository->find(name, &why);
+  if (!*out) {
+    if (why.state.empty()) {
+      std::string known;
+      for (const auto& e : ctx_.repository->index()) known += (known.empty() ? "" : ", ") + e.name;
+      return Status(StatusCode::NOT_FOUND,
+                    "model '" + name + "' is not in the repository (models: " + (known.empty() ? "none" : known) + ")");
+    }
+    return Status(StatusCode::UNAVAILABLE, "model '" + name + "' is " + why.state +
+                                               (why.reason.empty() ? "" : ": " + why.reason));
+  }
+  if (!version.empty() && version != std::to_string((*out)->version))
+    return Status(StatusCode::NOT_FOUND, "model '" + name + "' version " + version + " is not served (version " +
+                                             std::to_string((*out)->version) + " is)");
+  return Status::OK;
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelReady(Ctx* ctx, const inference::ModelReadyRequest* req,
+                                                       inference::ModelReadyResponse* resp) {
+  std::shared_ptr<const ServedModel> model;
+  Status s = findModel(req->name(), req->version(), &model);
+  resp->set_ready(s.ok());
+  return finish(ctx, s.error_code() == StatusCode::NOT_FOUND ? s : Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelMetadata(Ctx* ctx, const inference::ModelMetadataRequest* req,
+                                                          inference::ModelMetadataResponse* resp) {
+  std::shared_ptr<const ServedModel> model;
+  if (Status s = findModel(req->name(), req->version(), &model); !s.ok()) return finish(ctx, s);
+  resp->set_name(model->name);
+  resp->add_versions(std::to_string(model->version));
+  resp->set_platform(ctx_.backend + ": " + ctx_.platform);
+  auto add = [&](const TensorSpec& spec, inference::ModelMetadataResponse::TensorMetadata* t) {
+    t->set_name(spec.name);
+    t->set_datatype(spec.datatype);
+    for (size_t d = 0; d < spec.shape.size(); ++d)
+      t->add_shape(d == 0 && model->batched() ? -1 : spec.shape[d]);  // the batch dimension
+  };
+  for (const auto& in : model->loaded->inputs()) add(in, resp->add_inputs());
+  for (const auto& out : model->loaded->outputs()) add(out, resp->add_outputs());
+  return finish(ctx, Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelInfer(Ctx* ctx, const inference::ModelInferRequest* req,
+                                                       inference::ModelInferResponse* resp) {
+  auto start = InferJob::Clock::now();
+  std::shared_ptr<const ServedModel> model;
+  if (Status s = findModel(req->model_name(), req->model_version(), &model); !s.ok()) return finish(ctx, s);
+  auto prepared = std::make_shared<PreparedInfer>();
+  if (Status s = prepareInfer(*req, *model, shm_, prepared.get()); !s.ok()) {
+    model->stats->recordFailure(InferJob::Clock::now() - start);
+    if (ctx_.observer) ctx_.observer(model->name, false, InferJob::Clock::now() - start, {});
+    return finish(ctx, s);
+  }
+  auto* reactor = ctx->DefaultReactor();
+  InferJob job;
+  job.model = model;
+  job.slot = ctx_.slot;
+  job.inputs = prepared->inputs;
+  job.rows = prepared->rows;
+  job.deadline = steadyDeadline(ctx);
+  job.done = [this, reactor, req, resp, prepared, model, start](Status s, std::vector<OutputTensor> outputs,
+                                                                const JobTiming& timing) {
+    if (s.ok()) s = buildInferResponse(*req, *model, *prepared, outputs, resp);
+    auto total = InferJob::Clock::now() - start;
+    if (s.ok())
+      model->stats->recordSuccess(total, timing.queue, static_cast<uint64_t>(prepared->rows));
+    else
+      model->stats->recordFailure(total);
+    if (ctx_.observer) ctx_.observer(model->name, s.ok(), total, timing);
+    reactor->Finish(s);
+  };
+  if (Status s = ctx_.scheduler->submit(std::move(job)); !s.ok()) {
+    model->stats->recordFailure(InferJob::Clock::now() - start);
+    if (ctx_.observer) ctx_.observer(model->name, false, InferJob::Clock::now() - start, {});
+    reactor->Finish(s);
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelStatistics(Ctx* ctx, const inference::ModelStatisticsRequest* req,
+                                                            inference::ModelStatisticsResponse* resp) {
+  for (const auto& e : ctx_.repository->index()) {
+    if (!req->name().empty() && e.name != req->name()) continue;
+    auto stats = ctx_.repository->statistics(e.name);
+    if (!stats) continue;
+    auto snap = stats->snapshot();
+    auto* m = resp->add_model_stats();
+    m->set_name(e.name);
+    m->set_version(std::to_string(e.version));
+    m->set_last_inference(snap.lastInferenceMs);
+    m->set_inference_count(snap.inferenceCount);
+    m->set_execution_count(snap.executionCount);
+    auto* is = m->mutable_inference_stats();
+    fill(is->mutable_success(), snap.success);
+    fill(is->mutable_fail(), snap.fail);
+    fill(is->mutable_queue(), snap.queue);
+    fill(is->mutable_compute_infer(), snap.computeInfer);
+    for (const auto& [size, d] : snap.batches) {
+      auto* b = m->add_batch_stats();
+      b->set_batch_size(size);
+      fill(b->mutable_compute_infer(), d);
+    }
+  }
+  if (!req->name().empty() && resp->model_stats_size() == 0)
+    return finish(ctx, Status(StatusCode::NOT_FOUND, "model '" + req->name() + "' is not in the repository"));
+  return finish(ctx, Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(Ctx* ctx, const inference::RepositoryIndexRequest* req,
+                                                            inference::RepositoryIndexResponse* resp) {
+  for (const auto& e : ctx_.repository->index()) {
+    if (req->ready() && e.state != "READY") continue;
+    auto* m = resp->add_models();
+    m->set_name(e.name);
+    if (e.version > 0) m->set_version(std::to_string(e.version));
+    m->set_state(e.state);
+    m->set_reason(e.reason);
+  }
+  return finish(ctx, Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(Ctx* ctx,
+                                                                const inference::RepositoryModelLoadRequest* req,
+                                                                inference::RepositoryModelLoadResponse*) {
+  auto* reactor = ctx->DefaultReactor();
+  // Loading takes a while: off the gRPC thread.
+  std::thread([this, reactor, name = req->model_name()] {
+    ModelIndexEntry e = ctx_.repository->load(name);
+    if (e.reason == "not found" && e.state.empty())
+      reactor->Finish(Status(StatusCode::NOT_FOUND, "no model folder '" + name + "' in the repository"));
+    else if (e.state != "READY")
+      reactor->Finish(Status(StatusCode::INVALID_ARGUMENT, "model '" + name + "' failed to load: " + e.reason));
+    else
+      reactor->Finish(Status::OK);
+  }).detach();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(Ctx* ctx,
+                                                                  const inference::RepositoryModelUnloadRequest* req,
+                                                                  inference::RepositoryModelUnloadResponse*) {
+  if (!ctx_.repository->unload(req->model_name()))
+    return finish(ctx, Status(StatusCode::NOT_FOUND, "model '" + req->model_name() + "' is not in the repository"));
+  return finish(ctx, Status::OK);
+}
+
+grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryStatus(
+    Ctx* ctx, const inference::SystemSharedMemoryStatusRequest* req, inference::SystemSharedMemoryStatusResponse* resp) {
+  std::vector<ShmRegionInfo> regions;
+  Status s = shm_.status(req->name(), &regions);
+  for (const auto& r : regions) {
+    auto& out = (*resp->mutable_regions())[r.name];
+    out.set_name(r.name);
+    out.set_key(r.key);
+    out.set_offset(r.offset);
+    out.set_byte_size(r.byteSize);
+  }
+  return finish(ctx, s);
+}
+
+grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryRegister(
+    Ctx* ctx, const inference::SystemSharedMemoryRegisterRequest* req, inference::SystemSharedMemoryRegisterResponse*) {
+  return finish(ctx, shm_.registerRegion(req->name(), req->key(), req->offset(), req->byte_size()));
+}
+
+grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryUnregister(
+    Ctx* ctx, const inference::SystemSharedMemoryUnregisterRequest* req,
+    inference::SystemSharedMemoryUnregisterResponse*) {
+  return finish(ctx, shm_.unregisterRegion(req->name()));
+}
+
+}  // namespace kubeaccel::agent

@@ -1,0 +1,46 @@
+#pragma once
+// KServe v2 / Open Inference Protocol for one slot (gRPC callback API).
+
+#include "inference/grpc_service.grpc.pb.h"
+#include "server/slot_context.hpp"
+#include "shm/shm_registry.hpp"
+
+namespace kubeaccel::agent {
+
+class InferenceService final : public inference::GRPCInferenceService::CallbackService {
+ public:
+  explicit InferenceService(SlotContext ctx);
+
+  using Ctx = grpc::CallbackServerContext;
+  using Reactor = grpc::ServerUnaryReactor;
+  Reactor* ServerLive(Ctx*, const inference::ServerLiveRequest*, inference::ServerLiveResponse*) override;
+  Reactor* ServerReady(Ctx*, const inference::ServerReadyRequest*, inference::ServerReadyResponse*) override;
+  Reactor* ServerMetadata(Ctx*, const inference::ServerMetadataRequest*, inference::ServerMetadataResponse*) override;
+  Reactor* ModelReady(Ctx*, const inference::ModelReadyRequest*, inference::ModelReadyResponse*) override;
+  Reactor* ModelMetadata(Ctx*, const inference::ModelMetadataRequest*, inference::ModelMetadataResponse*) override;
+  Reactor* ModelInfer(Ctx*, const inference::ModelInferRequest*, inference::ModelInferResponse*) override;
+  Reactor* ModelStatistics(Ctx*, const inference::ModelStatisticsRequest*,
+                           inference::ModelStatisticsResponse*) override;
+  Reactor* RepositoryIndex(Ctx*, const inference::RepositoryIndexRequest*,
+                           inference::RepositoryIndexResponse*) override;
+  Reactor* RepositoryModelLoad(Ctx*, const inference::RepositoryModelLoadRequest*,
+                               inference::RepositoryModelLoadResponse*) override;
+  Reactor* RepositoryModelUnload(Ctx*, const inference::RepositoryModelUnloadRequest*,
+                                 inference::RepositoryModelUnloadResponse*) override;
+  Reactor* SystemSharedMemoryStatus(Ctx*, const inference::SystemSharedMemoryStatusRequest*,
+                                    inference::SystemSharedMemoryStatusResponse*) override;
+  Reactor* SystemSharedMemoryRegister(Ctx*, const inference::SystemSharedMemoryRegisterRequest*,
+                                      inference::SystemSharedMemoryRegisterResponse*) override;
+  Reactor* SystemSharedMemoryUnregister(Ctx*, const inference::SystemSharedMemoryUnregisterRequest*,
+                                        inference::SystemSharedMemoryUnregisterResponse*) override;
+
+ private:
+  // The ready model `name` (and `version`, if given), or why not.
+  grpc::Status findModel(const std::string& name, const std::string& version,
+                         std::shared_ptr<const ServedModel>* out) const;
+
+  SlotContext ctx_;
+  ShmRegistry shm_;
+};
+
+}  // namespace kubeaccel::agent

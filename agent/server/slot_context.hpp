@@ -1,0 +1,33 @@
+#pragma once
+// What one slot's service knows: whose slot it is and the device it runs on.
+
+#include <functional>
+#include <string>
+
+#include "repository/model_repository.hpp"
+#include "scheduler/device_scheduler.hpp"
+#include "shm/shm_registry.hpp"
+
+namespace kubeaccel::agent {
+
+// Told of every finished ModelInfer (metrics).
+using InferObserver = std::function<void(const std::string& model, bool ok, std::chrono::nanoseconds total,
+                                         const JobTiming& timing)>;
+
+struct SlotContext {
+  std::string resource;  // "kubeaccel.io/movidius-ncs2"
+  std::string deviceId;
+  int slot = 0;
+  std::string slotDir;
+  std::string backend;   // the class's backend name
+  std::string platform;  // what it runs on, or "" when the backend is unavailable
+  std::string unavailableReason;
+  ModelRepository* repository = nullptr;
+  DeviceScheduler* scheduler = nullptr;
+  InferObserver observer;
+
+  bool ready() const { return unavailableReason.empty(); }
+  std::string slotId() const { return deviceId + "-s" + std::to_string(slot); }
+};
+
+}  // namespace kubeaccel::agent
