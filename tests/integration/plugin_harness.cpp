@@ -88,6 +88,7 @@ PluginHarness::PluginHarness(Sysfs sysfs) : root_(makeTempRoot()) {
 
 PluginHarness::~PluginHarness() {
   if (pid_ > 0) stopPlugin(SIGKILL);
+  if (agentPid_ > 0) stopAgent(SIGKILL);
   kubelet_.reset();
   if (testbed_) g_object_unref(testbed_);
   std::error_code ec;
@@ -176,6 +177,44 @@ void PluginHarness::startPlugin(const std::string& config, const std::vector<std
   }
   argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
   pid_ = spawn(argv, root_ + "/plugin.log");
+}
+
+const std::string& PluginHarness::modelsDir() {
+  if (modelsDir_.empty()) {
+    modelsDir_ = root_ + "/models";
+    fs::copy(KUBEACCEL_MODELS_DIR, modelsDir_, fs::copy_options::recursive);
+  }
+  return modelsDir_;
+}
+
+void PluginHarness::startAgent(const std::string& config, const std::vector<std::string>& extraArgs) {
+  std::vector<std::string> argv = {KUBEACCEL_AGENT_BIN, "--agent-dir", agentDir(), "--models", modelsDir(),
+                                   "--log-level", "debug"};
+  if (!config.empty()) {
+    argv.push_back("--config");
+    argv.push_back(config);
+  }
+  argv.insert(argv.end(), extraArgs.begin(), extraArgs.end());
+  agentPid_ = spawn(argv, root_ + "/agent.log");
+}
+
+int PluginHarness::stopAgent(int sig) {
+  if (agentPid_ <= 0) return -1;
+  ::kill(agentPid_, sig);
+  int status = waitExit(agentPid_);
+  agentPid_ = -1;
+  return status;
+}
+
+std::string PluginHarness::agentLog() const { return slurp(root_ + "/agent.log"); }
+
+bool PluginHarness::waitForAgentLog(const std::string& text, std::chrono::milliseconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (agentLog().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
 }
 
 int PluginHarness::stopPlugin(int sig) {

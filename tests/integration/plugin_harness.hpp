@@ -50,6 +50,20 @@ class PluginHarness {
   int run(const std::vector<std::string>& argv, std::string* out, std::string* err);
   bool pluginRunning() const { return pid_ > 0; }
   pid_t pluginPid() const { return pid_; }
+
+  // The agent, on the same testbed: serves <agentDir()>/<class>/<id>/s<k>/inference.sock.
+  // `models` defaults to a private copy of the generated models (modelsDir()).
+  void startAgent(const std::string& config, const std::vector<std::string>& extraArgs = {});
+  int stopAgent(int sig);
+  bool agentRunning() const { return agentPid_ > 0; }
+  pid_t agentPid() const { return agentPid_; }
+  std::string agentLog() const;
+  bool waitForAgentLog(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
+  // A copy of the generated models this test may change.
+  const std::string& modelsDir();
+  std::string slotSocket(const std::string& cls, const std::string& id, int slot) const {
+    return agentDir() + "/" + cls + "/" + id + "/s" + std::to_string(slot) + "/inference.sock";
+  }
   std::string pluginLog() const;
   // Waits until the plugin's log holds `text` (logs trail the RPCs they describe).
   bool waitForLog(const std::string& text, std::chrono::milliseconds timeout = std::chrono::seconds(10)) const;
@@ -66,6 +80,8 @@ class PluginHarness {
   UMockdevTestbed* testbed_ = nullptr;
   std::unique_ptr<KubeletStandin> kubelet_;
   pid_t pid_ = -1;
+  pid_t agentPid_ = -1;
+  std::string modelsDir_;
   int configCount_ = 0;
   std::vector<std::string> present_;  // syspaths in the testbed
   std::set<std::string> nodesMade_;    // device nodes umockdev has created
