@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <set>
 
 #include "cdi_spec.hpp"
 #include "kubelet_registrar.hpp"
@@ -21,14 +22,15 @@ std::string socketName(const DeviceClass& cls) { return "kubeaccel-" + cls.name 
 
 void logHealthChanges(const std::string& resource, const ResourceState::Devices& before,
                       const ResourceState::Devices& after) {
-  std::map<std::string, bool> was, now;
-  for (const auto& d : before) was[d.physicalId] = d.healthy;
-  for (const auto& d : after) now[d.physicalId] = d.healthy;
+  std::map<std::string, bool> was, now;  // by advertised ID (a slot has its own health)
+  std::set<std::string> wasPhysical, nowPhysical;
+  for (const auto& d : before) was[d.id] = d.healthy, wasPhysical.insert(d.physicalId);
+  for (const auto& d : after) now[d.id] = d.healthy, nowPhysical.insert(d.physicalId);
   for (const auto& [id, healthy] : now)
     if (auto w = was.find(id); w != was.end() && w->second != healthy)
       spdlog::info("{}: device {} is now {}", resource, id, healthy ? "Healthy" : "Unhealthy");
-  for (const auto& [id, _] : was)
-    if (!now.count(id)) spdlog::info("{}: device {} dropped", resource, id);
+  for (const auto& id : wasPhysical)
+    if (!nowPhysical.count(id)) spdlog::info("{}: device {} dropped", resource, id);
 }
 
 }  // namespace
@@ -51,6 +53,8 @@ int PluginDaemon::run() {
   retry_ = loop_.makeTimer([this] { reconcile(); });
   if (exists(kubeletSocket())) kubeletGeneration_ = 1;
 
+  // Readiness changes arrive on gRPC threads; the loop re-reads them.
+  agentHealth_ = std::make_unique<AgentHealth>([this] { loop_.post([this] { onDevices(devices_); }); });
   watcher_ = std::make_unique<DeviceWatcher>(config_, loop_, [this](const auto& d) { onDevices(d); });
   watcher_->start();
   reconcile();
@@ -58,6 +62,7 @@ int PluginDaemon::run() {
                config_.classes.size(), options_.kubeletDir);
   loop_.run();
 
+  agentHealth_.reset();
   for (auto& [_, r] : resources_) {
     if (r->server) r->server->stop();
     if (r->cls->mode == Mode::Device) removeCdiSpec(options_.cdiDir, r->name);
@@ -67,9 +72,18 @@ int PluginDaemon::run() {
 }
 
 void PluginDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
+  if (&devices != &devices_) devices_ = devices;
+  std::map<std::string, std::string> slots;  // every agent-mode slot: ID -> its socket
+  for (const auto& cls : config_.classes)
+    if (cls.mode == Mode::Agent)
+      for (const auto& a : advertise(cls, devices_))
+        slots[a.id] = slotDirectory(options_.agentDir, cls.name, a) + "/inference.sock";
+  agentHealth_->watch(slots);
+
   bool added = false;
   for (const auto& cls : config_.classes) {
-    auto advertised = advertise(cls, devices);
+    auto advertised = advertise(cls, devices_);
+    if (cls.mode == Mode::Agent) applyAgentHealth(cls, advertised);
     auto it = resources_.find(cls.name);
     bool fresh = it == resources_.end();
     if (fresh) {
@@ -89,6 +103,10 @@ void PluginDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
     r.state.set(std::move(advertised));
   }
   if (added) reconcile();
+}
+
+void PluginDaemon::applyAgentHealth(const DeviceClass&, ResourceState::Devices& advertised) {
+  for (auto& a : advertised) a.healthy = a.healthy && agentHealth_->ready(a.id);
 }
 
 void PluginDaemon::updateCdiSpec(Resource& r, const ResourceState::Devices& devices) {

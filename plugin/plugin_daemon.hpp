@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "agent_health.hpp"
 #include "config/config.hpp"
 #include "discovery/device_watcher.hpp"
 #include "resource_server.hpp"
@@ -51,6 +52,8 @@ class PluginDaemon {
   void updateCdiSpec(Resource& r, const ResourceState::Devices& devices);
 
   void onDevices(const std::vector<TrackedDevice>& devices);
+  // Agent-mode slots are Healthy only while the agent serves them.
+  void applyAgentHealth(const DeviceClass& cls, ResourceState::Devices& advertised);
   void onSocketDirChange(InotifyWatch::Change change, const std::string& name);
   void reconcile();
   std::string devicePluginDir() const { return options_.kubeletDir + "/device-plugins"; }
@@ -60,6 +63,8 @@ class PluginDaemon {
   PluginOptions options_;
   EventLoop loop_;
   std::map<std::string, std::unique_ptr<Resource>> resources_;
+  std::vector<TrackedDevice> devices_;  // the last set discovery reported
+  std::unique_ptr<AgentHealth> agentHealth_;
   std::unique_ptr<InotifyWatch> inotify_;
   std::unique_ptr<DeviceWatcher> watcher_;
   std::unique_ptr<EventLoop::Timer> retry_;

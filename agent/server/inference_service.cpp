@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <deque>
+#include <mutex>
 #include <thread>
 
 #include "server/infer_request.hpp"
@@ -101,41 +103,151 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(Ctx* ctx, const infere
   return finish(ctx, Status::OK);
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelInfer(Ctx* ctx, const inference::ModelInferRequest* req,
-                                                       inference::ModelInferResponse* resp) {
+void InferenceService::infer(const inference::ModelInferRequest& req, inference::ModelInferResponse* resp,
+                             InferJob::Clock::time_point deadline, std::function<void(Status)> done) {
   auto start = InferJob::Clock::now();
   std::shared_ptr<const ServedModel> model;
-  if (Status s = findModel(req->model_name(), req->model_version(), &model); !s.ok()) return finish(ctx, s);
-  auto prepared = std::make_shared<PreparedInfer>();
-  if (Status s = prepareInfer(*req, *model, shm_, prepared.get()); !s.ok()) {
+  if (Status s = findModel(req.model_name(), req.model_version(), &model); !s.ok()) return done(s);
+  auto failed = [&](const Status& s) {
     model->stats->recordFailure(InferJob::Clock::now() - start);
     if (ctx_.observer) ctx_.observer(model->name, false, InferJob::Clock::now() - start, {});
-    return finish(ctx, s);
-  }
-  auto* reactor = ctx->DefaultReactor();
+    done(s);
+  };
+  auto prepared = std::make_shared<PreparedInfer>();
+  if (Status s = prepareInfer(req, *model, shm_, prepared.get()); !s.ok()) return failed(s);
   InferJob job;
   job.model = model;
   job.slot = ctx_.slot;
   job.inputs = prepared->inputs;
   job.rows = prepared->rows;
-  job.deadline = steadyDeadline(ctx);
-  job.done = [this, reactor, req, resp, prepared, model, start](Status s, std::vector<OutputTensor> outputs,
-                                                                const JobTiming& timing) {
-    if (s.ok()) s = buildInferResponse(*req, *model, *prepared, outputs, resp);
+  job.deadline = deadline;
+  job.done = [this, &req, resp, prepared, model, start, done](Status s, std::vector<OutputTensor> outputs,
+                                                               const JobTiming& timing) {
+    if (s.ok()) s = buildInferResponse(req, *model, *prepared, outputs, resp);
+    for (const auto& v : prepared->shmInputs)
+      if (s.ok() && ShmRegistry::truncated(v))
+        s = Status(StatusCode::FAILED_PRECONDITION, "a shared memory input was truncated during inference");
     auto total = InferJob::Clock::now() - start;
     if (s.ok())
       model->stats->recordSuccess(total, timing.queue, static_cast<uint64_t>(prepared->rows));
     else
       model->stats->recordFailure(total);
     if (ctx_.observer) ctx_.observer(model->name, s.ok(), total, timing);
-    reactor->Finish(s);
+    done(s);
   };
-  if (Status s = ctx_.scheduler->submit(std::move(job)); !s.ok()) {
-    model->stats->recordFailure(InferJob::Clock::now() - start);
-    if (ctx_.observer) ctx_.observer(model->name, false, InferJob::Clock::now() - start, {});
-    reactor->Finish(s);
-  }
+  if (Status s = ctx_.scheduler->submit(std::move(job)); !s.ok()) failed(s);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelInfer(Ctx* ctx, const inference::ModelInferRequest* req,
+                                                       inference::ModelInferResponse* resp) {
+  auto* reactor = ctx->DefaultReactor();
+  infer(*req, resp, steadyDeadline(ctx), [reactor](Status s) { reactor->Finish(s); });
   return reactor;
+}
+
+// Reads requests one after another and writes each answer when it is ready;
+// writes are queued, since gRPC allows one at a time.
+class InferenceService::Stream final
+    : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
+ public:
+  Stream(InferenceService& svc, Ctx* ctx) : svc_(svc), ctx_(ctx) {
+    {
+      std::lock_guard lock(svc_.streamsMu_);
+      svc_.streams_.insert(this);
+    }
+    read();
+  }
+
+  // No more requests; finish once the ones in flight are answered.
+  void close() {
+    std::lock_guard lock(mu_);
+    readsDone_ = true;
+    maybeFinish();
+  }
+
+ private:
+  struct Pending {
+    inference::ModelInferRequest req;
+    inference::ModelStreamInferResponse resp;
+  };
+
+  void read() {
+    incoming_ = std::make_unique<Pending>();
+    StartRead(&incoming_->req);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the client closed its side (or went away)
+      std::lock_guard lock(mu_);
+      readsDone_ = true;
+      maybeFinish();
+      return;
+    }
+    Pending* p = incoming_.release();
+    {
+      std::lock_guard lock(mu_);
+      ++inFlight_;
+    }
+    svc_.infer(p->req, p->resp.mutable_infer_response(), steadyDeadline(ctx_), [this, p](Status s) {
+      if (!s.ok()) {
+        p->resp.clear_infer_response();
+        p->resp.set_error_message(s.error_message());
+      }
+      std::lock_guard lock(mu_);
+      --inFlight_;
+      writes_.emplace_back(p);
+      if (!writing_) writeNext();
+    });
+    read();
+  }
+
+  void writeNext() {
+    if (writes_.empty()) return maybeFinish();
+    writing_ = true;
+    StartWrite(&writes_.front()->resp);
+  }
+
+  void OnWriteDone(bool) override {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+    writes_.pop_front();
+    writeNext();
+  }
+
+  void OnCancel() override {}
+
+  void maybeFinish() {
+    if (readsDone_ && inFlight_ == 0 && !writing_ && writes_.empty() && !finished_) {
+      finished_ = true;
+      Finish(Status::OK);
+    }
+  }
+
+  void OnDone() override {
+    {
+      std::lock_guard lock(svc_.streamsMu_);
+      svc_.streams_.erase(this);
+    }
+    delete this;
+  }
+
+  InferenceService& svc_;
+  Ctx* ctx_;
+  std::unique_ptr<Pending> incoming_;
+  std::mutex mu_;
+  std::deque<std::unique_ptr<Pending>> writes_;
+  int inFlight_ = 0;
+  bool readsDone_ = false, writing_ = false, finished_ = false;
+};
+
+void InferenceService::closeStreams() {
+  std::lock_guard lock(streamsMu_);
+  for (Stream* s : streams_) s->close();
+}
+
+grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
+InferenceService::ModelStreamInfer(Ctx* ctx) {
+  return new Stream(*this, ctx);
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelStatistics(Ctx* ctx, const inference::ModelStatisticsRequest* req,

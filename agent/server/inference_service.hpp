@@ -1,6 +1,9 @@
 #pragma once
 // KServe v2 / Open Inference Protocol for one slot (gRPC callback API).
 
+#include <mutex>
+#include <set>
+
 #include "inference/grpc_service.grpc.pb.h"
 #include "server/slot_context.hpp"
 #include "shm/shm_registry.hpp"
@@ -11,6 +14,10 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
  public:
   explicit InferenceService(SlotContext ctx);
 
+  // Ends every ModelStreamInfer stream once its requests are answered (before
+  // the server shuts down, so an idle stream does not hold shutdown up).
+  void closeStreams();
+
   using Ctx = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
   Reactor* ServerLive(Ctx*, const inference::ServerLiveRequest*, inference::ServerLiveResponse*) override;
@@ -19,6 +26,10 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   Reactor* ModelReady(Ctx*, const inference::ModelReadyRequest*, inference::ModelReadyResponse*) override;
   Reactor* ModelMetadata(Ctx*, const inference::ModelMetadataRequest*, inference::ModelMetadataResponse*) override;
   Reactor* ModelInfer(Ctx*, const inference::ModelInferRequest*, inference::ModelInferResponse*) override;
+  // A stream of inference requests, answered in order of completion. Also
+  // what the plugin holds open to learn at once when the agent goes away.
+  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* ModelStreamInfer(
+      Ctx*) override;
   Reactor* ModelStatistics(Ctx*, const inference::ModelStatisticsRequest*,
                            inference::ModelStatisticsResponse*) override;
   Reactor* RepositoryIndex(Ctx*, const inference::RepositoryIndexRequest*,
@@ -39,8 +50,16 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   grpc::Status findModel(const std::string& name, const std::string& version,
                          std::shared_ptr<const ServedModel>* out) const;
 
+  class Stream;
+  // Runs one request through validation and the scheduler; `done` gets the
+  // outcome exactly once (maybe before infer returns).
+  void infer(const inference::ModelInferRequest& req, inference::ModelInferResponse* resp,
+             InferJob::Clock::time_point deadline, std::function<void(grpc::Status)> done);
+
   SlotContext ctx_;
   ShmRegistry shm_;
+  std::mutex streamsMu_;
+  std::set<Stream*> streams_;
 };
 
 }  // namespace kubeaccel::agent

@@ -34,6 +34,7 @@ SlotServer::SlotServer(SlotContext ctx, int maxMessageBytes) : socket_(ctx.slotD
 }
 
 SlotServer::~SlotServer() {
+  service_->closeStreams();
   server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   server_->Wait();
   ::unlink(socket_.c_str());

@@ -59,14 +59,28 @@ class PluginTest : public ::testing::Test {
     return h.kubelet().waitFor([&](const Resources& rs) { return healthOf(rs, resource, id) == health; }, kWait);
   }
   std::string fastGrace() { return h.writeConfig(R"({"graceWindowMs": 300})"); }
+  // The NCS2 class on the CPU backend (the built-in 'openvino' is not built
+  // into the agent), so the agent serves its slots and they can be Healthy.
+  std::string ncs2OnCpu(const std::string& extra = "") {
+    return h.writeConfig(R"({)" + extra + R"("classes": [{"name": "movidius-ncs2", "mode": "agent",
+      "backend": "opencv-cpu", "slots": 4, "reenumerates": true, "match": [
+      {"subsystem": "usb", "vendor": "03e7", "product": "2485"},
+      {"subsystem": "usb", "vendor": "03e7", "product": "f63b"}]}]})");
+  }
+  void startAgentAndPlugin(const std::string& config) {
+    h.startAgent(config);
+    h.startPlugin(config);
+  }
   // Every test ends with a clean stop: exit 0 on SIGTERM and no sanitizer
   // report from the plugin process (make test-asan builds it instrumented).
   void TearDown() override {
     if (h.pluginRunning()) EXPECT_EQ(h.stopPlugin(SIGTERM), 0) << "SIGTERM must exit 0";
-    std::string log = h.pluginLog();
+    if (h.agentRunning()) EXPECT_EQ(h.stopAgent(SIGTERM), 0) << "the agent's SIGTERM must exit 0";
+    std::string log = h.pluginLog() + h.agentLog();
     for (const char* report : {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer"})
       EXPECT_EQ(log.find(report), std::string::npos) << "sanitizer report in the plugin's log: " << report;
-    if (HasFailure()) std::cerr << "---- plugin log ----\n" << log << "--------------------\n";
+    if (HasFailure())
+      std::cerr << "---- plugin log ----\n" << h.pluginLog() << "---- agent log ----\n" << h.agentLog() << "----\n";
   }
 };
 
@@ -74,11 +88,14 @@ TEST_F(PluginTest, RegistersOneResourcePerClassWithItsDevices) {
   h.plug("movidius-ncs2-unbooted.umockdev");
   h.plug("coral-pcie.umockdev");
   h.plug("unrelated.umockdev");
-  h.startPlugin("");
+  startAgentAndPlugin(ncs2OnCpu());
   ASSERT_TRUE(h.kubelet().waitForRegistrations(kNcs2, 1, kWait));
   ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 1, kWait));
   ASSERT_TRUE(h.kubelet().waitFor([](const Resources& rs) {
-    return idsOf(rs, kNcs2).size() == 4 && idsOf(rs, kCoral).size() == 1;
+    if (idsOf(rs, kNcs2).size() != 4 || idsOf(rs, kCoral).size() != 1) return false;
+    for (int k = 0; k < 4; ++k)
+      if (healthOf(rs, kNcs2, "03e72485-s" + std::to_string(k)) != "Healthy") return false;
+    return true;
   }, kWait));
 
   Resources rs = h.kubelet().resources();
@@ -131,8 +148,8 @@ TEST_F(PluginTest, ADeviceThatComesBackIsHealthyAgain) {
 
 TEST_F(PluginTest, ReenumeratingStickKeepsItsIdAndHealth) {
   h.plug("movidius-ncs2-unbooted.umockdev");
-  h.startPlugin("");  // built-in 3 s window
-  ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s0", "Healthy"));
+  startAgentAndPlugin(ncs2OnCpu());  // 3 s window, as built in
+  for (int k = 0; k < 4; ++k) ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s" + std::to_string(k), "Healthy"));
   int updatesBefore = h.kubelet().resources()[kNcs2].updates;
   // Firmware boot: 2485 leaves, f63b arrives in the same port with a new serial.
   h.unplug(kNcs2Syspath);
@@ -226,7 +243,7 @@ TEST_F(PluginTest, RetriesAFailedRegistrationWithBackoff) {
 
 TEST_F(PluginTest, AllocateInAgentMode) {
   h.plug("movidius-ncs2-unbooted.umockdev");
-  h.startPlugin("");
+  startAgentAndPlugin(ncs2OnCpu());
   ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s1", "Healthy"));
   v1beta1::AllocateResponse resp;
   ASSERT_TRUE(h.kubelet().allocate(kNcs2, {"03e72485-s1"}, &resp).ok());
@@ -240,6 +257,45 @@ TEST_F(PluginTest, AllocateInAgentMode) {
   EXPECT_EQ(c.envs().at("KUBEACCEL_INFERENCE_SOCKET"), "unix:///run/kubeaccel/inference.sock");
   EXPECT_EQ(c.envs().at("KUBEACCEL_DEVICE_ID"), "03e72485-s1");
   EXPECT_TRUE(h.waitForLog("kubeaccel.io/movidius-ncs2: allocated 03e72485-s1"));
+}
+
+// An agent-mode slot is Healthy only while the agent answers ServerReady on
+// its socket: Unhealthy while the agent is away, Healthy again when it is back.
+TEST_F(PluginTest, AgentModeSlotsFollowTheAgent) {
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  std::string config = ncs2OnCpu();
+  h.startPlugin(config);
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kNcs2, 1, kWait));
+  ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s0", "Unhealthy")) << "no agent yet";
+  v1beta1::AllocateResponse resp;
+  EXPECT_EQ(h.kubelet().allocate(kNcs2, {"03e72485-s0"}, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+
+  h.startAgent(config);
+  for (int k = 0; k < 4; ++k) ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s" + std::to_string(k), "Healthy"));
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(h.stopAgent(SIGTERM), 0);
+  ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s2", "Unhealthy"));
+  std::cout << "agent stopped -> Unhealthy in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+            << " ms\n";
+  t0 = std::chrono::steady_clock::now();
+  h.startAgent(config);
+  for (int k = 0; k < 4; ++k) ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s" + std::to_string(k), "Healthy"));
+  std::cout << "agent restarted -> Healthy in "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+            << " ms\n";
+  EXPECT_TRUE(h.kubelet().allocate(kNcs2, {"03e72485-s0"}, &resp).ok());
+}
+
+// A class whose backend the agent lacks is served but never ready: Unhealthy.
+TEST_F(PluginTest, SlotsOfAnUnavailableBackendStayUnhealthy) {
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  h.startAgent("");  // the built-in NCS2 class names 'openvino'
+  h.startPlugin("");
+  ASSERT_TRUE(h.waitForAgentLog("backend 'openvino' (Intel Movidius) is not built into this agent"));
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kNcs2, 1, kWait));
+  std::this_thread::sleep_for(300ms);
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(healthOf(h.kubelet().resources(), kNcs2, "03e72485-s" + std::to_string(k)), "Unhealthy");
 }
 
 TEST_F(PluginTest, AllocateInDeviceMode) {
