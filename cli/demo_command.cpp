@@ -7,7 +7,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <algorithm>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "config/config_loader.hpp"
@@ -32,13 +34,19 @@ Runs the main job on an embedded default and narrates each step:
   2. the real kubeaccel-plugin registers them with a local kubelet stand-in,
      and keeps the stick's ID and health while its firmware boots;
   3. the stand-in allocates a slot to a pod, and a card to another;
-  4. inference through the slot's socket (needs kubeaccel-agent: not built yet);
+  4. the pod's process runs SqueezeNet (generated, seeded weights) through the
+     slot's socket, served by the real kubeaccel-agent on the CPU backend;
   5. teardown.
 Needs umockdev (installed by scripts/install-deps); re-runs itself under
 umockdev-wrapper. Nothing on the host is touched but a temporary directory.
 )";
 
 const std::string kNcs2 = "kubeaccel.io/movidius-ncs2";
+
+constexpr const char* kDemoConfig = R"({"classes": [{"name": "movidius-ncs2", "mode": "agent", "slots": 4,
+  "backend": "opencv-cpu", "reenumerates": true, "match": [
+  {"subsystem": "usb", "vendor": "03e7", "product": "2485"},
+  {"subsystem": "usb", "vendor": "03e7", "product": "f63b"}]}]})";
 const std::string kCoral = "kubeaccel.io/coral-pcie";
 
 void step(int n, const std::string& what) { std::cout << "\n[" << n << "/5] " << what << "\n" << std::flush; }
@@ -68,17 +76,24 @@ int runDemo() {
   say("Intel NCS2 stick, USB 03e7:2485 (firmware not booted), port 1-3");
   node.plug("coral-pcie.umockdev");
   say("Google Coral PCIe card, PCI 1ac1:089a at 0000:03:00.0, node /dev/apex_0");
-  Config config = loadConfig("");
-  say("discovery (the plugin's own code, built-in catalog) sees:");
+  // The stick's built-in backend (OpenVINO) is not built in: the demo runs it on the CPU.
+  std::string configPath = node.writeConfig(kDemoConfig);
+  Config config = loadConfig(configPath);
+  say("discovery (the plugin's own code) sees:");
   printDeviceTable(std::cout, config, discoverNow(config), "        ");
 
-  step(2, "Starting kubeaccel-plugin against the kubelet stand-in");
+  step(2, "Starting kubeaccel-agent and kubeaccel-plugin against the kubelet stand-in");
   say("kubelet socket: " + node.kubelet().socketPath());
+  say("the NCS2 class runs on backend opencv-cpu here (OpenVINO is not built in)");
   auto t0 = Clock::now();
-  node.startPlugin("");
+  node.startAgent(configPath);
+  node.startPlugin(configPath);
   if (!node.kubelet().waitForRegistrations(kNcs2, 1, 10s) || !node.kubelet().waitForRegistrations(kCoral, 1, 10s))
     fail("the plugin did not register; its log:\n" + node.pluginLog());
-  node.kubelet().waitFor([](const auto& rs) { return rs.at(kNcs2).devices.size() == 4; }, 10s);
+  node.kubelet().waitFor([](const auto& rs) {
+    const auto& d = rs.at(kNcs2).devices;
+    return d.size() == 4 && std::all_of(d.begin(), d.end(), [](const auto& x) { return x.health == "Healthy"; });
+  }, 20s);
   auto rs = node.kubelet().resources();
   say("registered in " + std::to_string(msSince(t0)) + " ms; the stand-in dialled back and opened ListAndWatch:");
   say("  " + kNcs2 + ": " + describe(rs[kNcs2]));
@@ -118,16 +133,32 @@ int runDemo() {
   for (const auto& d : cardResp.container_responses(0).devices())
     say("the card's pod gets device " + d.host_path() + " (" + d.permissions() + ")");
 
-  step(4, "Inference through the slot's socket");
-  say("SKIPPED: kubeaccel-agent, which serves the slot socket, is not built yet.");
+  step(4, "The pod's process runs inference through its slot socket");
+  // No container runtime here: a plain process stands in for the pod and uses
+  // the host side of its mount (issue 5 brings podman).
+  std::string slotDir = c.mounts(0).host_path();
+  say("(a plain process stands in for the container and connects through the host side of its mount, " + slotDir + ")");
+  std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  for (const char* mode : {"", "--shm"}) {
+    std::vector<std::string> argv = {self, "infer", "--socket", "unix://" + slotDir + "/inference.sock", "--model",
+                                     "squeezenet"};
+    if (*mode) argv.push_back(mode);
+    std::string out, err;
+    if (node.run(argv, &out, &err) != 0) fail(std::string("kubeaccel infer failed: ") + err);
+    say(std::string("kubeaccel infer --model squeezenet ") + mode + ":");
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);) say("  " + line);
+  }
 
   step(5, "Teardown");
   int rc = node.stopPlugin(SIGTERM);
+  int agentRc = node.stopAgent(SIGTERM);
+  say("SIGTERM: the agent exited " + std::to_string(agentRc) + "; the slot directory stays for the next agent");
   std::string left;
   for (const auto& f : node.socketsInDevicePluginDir()) left += (left.empty() ? "" : ", ") + f;
   say("SIGTERM: the plugin exited " + std::to_string(rc) + "; sockets left in device-plugins/: " + left);
   std::cout << "\nDemo finished.\n";
-  return rc == 0 ? kExitOk : kExitFailure;
+  return rc == 0 && agentRc == 0 ? kExitOk : kExitFailure;
 }
 
 }  // namespace
