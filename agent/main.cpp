@@ -7,9 +7,12 @@
 #include <iostream>
 
 #include "agent_daemon.hpp"
+#include "agent_metrics.hpp"
+#include "metrics/metrics_server.hpp"
 #include "config/config_error.hpp"
 #include "config/config_loader.hpp"
 #include "util/args.hpp"
+#include "util/event_loop.hpp"
 #include "util/log.hpp"
 
 namespace {
@@ -50,6 +53,7 @@ long positive(const kubeaccel::Args& args, const std::string& flag, long fallbac
 
 int main(int argc, char** argv) {
   using namespace kubeaccel;
+  blockTerminationSignals();  // before any thread starts
   try {
     Args args(argc, argv, 1,
               {"config", "agent-dir", "models", "max-message-bytes", "max-queued", "metrics-address", "log-level"},
@@ -71,10 +75,24 @@ int main(int argc, char** argv) {
     opts.modelsDir = *args.get("models");
     opts.maxMessageBytes = static_cast<int>(positive(args, "max-message-bytes", opts.maxMessageBytes, 1L << 30));
     opts.maxQueued = static_cast<size_t>(positive(args, "max-queued", static_cast<long>(opts.maxQueued), 1000000));
-    if (args.has("metrics-address")) throw UsageError("--metrics-address: not wired into the agent yet");
+    std::unique_ptr<agent::AgentMetrics> metrics;
+    std::unique_ptr<metrics::Server> metricsServer;
+    if (auto address = args.get("metrics-address")) {
+      try {
+        metrics::parseAddress(*address);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+      }
+      metrics = std::make_unique<agent::AgentMetrics>();
+      metricsServer = std::make_unique<metrics::Server>(*address, metrics->registry());
+      spdlog::info("metrics on http://{}:{}/metrics", metrics::parseAddress(*address).first, metricsServer->port());
+      opts.observerFor = [m = metrics.get()](const std::string& r, const std::string& s) { return m->observerFor(r, s); };
+    }
     Config config = loadConfig(args.get("config", ""));
     agent::AgentDaemon daemon(config, opts);
-    return daemon.run();
+    int rc = daemon.run();
+    metricsServer.reset();  // before the registry it reads
+    return rc;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "kubeaccel-agent: %s\n", e.what());
     return kExitUsage;

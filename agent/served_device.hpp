@@ -20,7 +20,8 @@ struct AgentOptions {
   std::string modelsDir;
   int maxMessageBytes = 64 << 20;
   size_t maxQueued = 256;  // per device
-  InferObserver observer;
+  // Gives each slot its observer (metrics); may be empty.
+  std::function<InferObserver(const std::string& resource, const std::string& slotId)> observerFor;
 };
 
 class ServedDevice {

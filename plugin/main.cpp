@@ -8,6 +8,7 @@
 #include "config/config_loader.hpp"
 #include "plugin_daemon.hpp"
 #include "util/args.hpp"
+#include "util/event_loop.hpp"
 #include "util/log.hpp"
 
 namespace {
@@ -36,6 +37,7 @@ Exit status: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on bad usage or c
 
 int main(int argc, char** argv) {
   using namespace kubeaccel;
+  blockTerminationSignals();  // before any thread starts
   try {
     Args args(argc, argv, 1, {"config", "kubelet-dir", "agent-dir", "cdi-dir", "metrics-address", "log-level"},
               {"help", "version"});

@@ -21,6 +21,14 @@ namespace {
 }
 }  // namespace
 
+void blockTerminationSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  if (::pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) sysFail("pthread_sigmask");
+}
+
 struct EventLoop::Shared {
   std::mutex mu;
   std::vector<Callback> posted;

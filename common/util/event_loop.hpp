@@ -11,6 +11,10 @@
 
 namespace kubeaccel {
 
+// Blocks SIGTERM and SIGINT in the calling thread. Call it first in main():
+// threads inherit the mask, so the signals then reach only the loop's signalfd.
+void blockTerminationSignals();
+
 class EventLoop {
  public:
   using Callback = std::function<void()>;

@@ -1,0 +1,89 @@
+// The agent's /metrics endpoint after real inferences: per model and slot,
+// and valid by promtool.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+
+#include "plugin_harness.hpp"
+
+namespace kubeaccel::testing {
+namespace {
+
+std::string httpGet(int port, const std::string& path) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "";
+  }
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+  (void)!::write(fd, req.data(), req.size());
+  std::string out;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+TEST(AgentMetrics, CountsRequestsPerModelAndSlotAndPassesPromtool) {
+  PluginHarness h;
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  std::string config = h.writeConfig(R"({"classes": [{"name": "movidius-ncs2", "mode": "agent",
+    "backend": "opencv-cpu", "slots": 2, "match": [{"subsystem": "usb", "vendor": "03e7"}]}]})");
+  h.startAgent(config, {"--metrics-address", "127.0.0.1:0"});
+  ASSERT_TRUE(h.waitForAgentLog("serving 2 slot socket(s)")) << h.agentLog();
+  std::smatch m;
+  std::string log = h.agentLog();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("metrics on http://127.0.0.1:([0-9]+)/metrics"))) << log;
+  int port = std::stoi(m[1]);
+
+  std::string socket = "unix://" + h.slotSocket("movidius-ncs2", "03e72485", 1);
+  std::string out, err;
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(h.run({KUBEACCEL_CLI_BIN, "infer", "--socket", socket, "--model", "tiny"}, &out, &err), 0) << err;
+  ASSERT_EQ(h.run({KUBEACCEL_CLI_BIN, "infer", "--socket", socket, "--model", "nope"}, &out, &err), 1);
+
+  std::string reply = httpGet(port, "/metrics");
+  ASSERT_NE(reply.find("HTTP/1.1 200"), std::string::npos) << reply;
+  std::string body = reply.substr(reply.find("\r\n\r\n") + 4);
+  const std::string labels = R"({resource="kubeaccel.io/movidius-ncs2",slot="03e72485-s1",model="tiny"})";
+  EXPECT_NE(body.find("kubeaccel_agent_requests_total" + labels + " 3"), std::string::npos) << body;
+  EXPECT_NE(body.find("kubeaccel_agent_request_duration_seconds_count" + labels + " 3"), std::string::npos);
+  EXPECT_NE(body.find("kubeaccel_agent_batch_size_bucket{resource=\"kubeaccel.io/movidius-ncs2\",slot=\"03e72485-s1\","
+                      "model=\"tiny\",le=\"1\"} 3"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("kubeaccel_agent_queue_duration_seconds"), std::string::npos);
+  EXPECT_NE(body.find("kubeaccel_agent_compute_duration_seconds"), std::string::npos);
+
+  if (std::system("command -v promtool >/dev/null") != 0) GTEST_SKIP() << "promtool (Debian: prometheus) is not installed";
+  std::string file = h.root() + "/metrics.txt";
+  std::ofstream(file) << body;
+  std::string cmd = "promtool check metrics < " + file + " > " + file + ".out 2>&1";
+  int rc = std::system(cmd.c_str());
+  std::ifstream in(file + ".out");
+  std::string problems((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(rc, 0) << problems;
+  EXPECT_EQ(problems, "");
+  EXPECT_EQ(h.stopAgent(SIGTERM), 0);
+}
+
+TEST(AgentMetrics, BadAddressExitsTwo) {
+  PluginHarness h;
+  std::string out, err;
+  EXPECT_EQ(h.run({KUBEACCEL_AGENT_BIN_FOR_TESTS, "--models", h.modelsDir(), "--metrics-address", "nowhere"}, &out, &err),
+            2);
+  EXPECT_NE(err.find("--metrics-address"), std::string::npos) << err;
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
