@@ -20,7 +20,7 @@ using Clock = std::chrono::steady_clock;
 const std::string kCoral = "kubeaccel.io/coral-pcie";
 const std::string kNcs2 = "kubeaccel.io/movidius-ncs2";
 const std::vector<std::string> kCoralIds = {"0000-03-00.0"};
-const std::vector<std::string> kNcs2Slots = {"03e72485-s0", "03e72485-s1", "03e72485-s2", "03e72485-s3"};
+const std::vector<std::string> kNcs2Slots = {"usb-1-3-s0", "usb-1-3-s1", "usb-1-3-s2", "usb-1-3-s3"};
 constexpr int kWarmup = 200;
 
 double micros(Clock::time_point a, Clock::time_point b) {

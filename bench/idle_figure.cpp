@@ -30,7 +30,7 @@ const std::vector<std::string> kClasses = {"movidius-ncs", "movidius-ncs2",  "co
                                            "hailo8",       "intel-fpga-pac", "xilinx-alveo", "accel"};
 constexpr double kMiB = 1024.0;
 
-// A device's ID without its slot suffix ("03e72485-s2" -> "03e72485").
+// A device's ID without its slot suffix ("usb-1-3-s2" -> "usb-1-3").
 std::string physicalOf(const std::string& id) {
   auto pos = id.rfind("-s");
   if (pos != std::string::npos && pos + 2 < id.size() && id.find_first_not_of("0123456789", pos + 2) == std::string::npos)

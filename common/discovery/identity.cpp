@@ -15,7 +15,7 @@ std::string filenameSafe(const std::string& s) {
 }
 
 std::string stableId(const Device& d, bool serialUsable) {
-  if (serialUsable && !d.serial.empty()) return filenameSafe(d.serial);
+  if (serialUsable && d.serialNamesIt && !d.serial.empty()) return filenameSafe(d.serial);
   if (d.subsystem == "usb") return "usb-" + filenameSafe(d.portKey);
   return filenameSafe(d.portKey);
 }

@@ -13,7 +13,8 @@ namespace kubeaccel {
 std::string filenameSafe(const std::string& s);
 
 // `serialUsable` is false when the serial is missing or shared with another
-// device on the node (unbooted NCS2s all report "03e72485").
+// device on the node (unbooted NCS2s all report "03e72485"); a device whose
+// class re-enumerates is always named by its port (Device::serialNamesIt).
 std::string stableId(const Device& d, bool serialUsable);
 
 // Gives every device of one enumeration its ID; a serial that two of them

@@ -99,6 +99,7 @@ std::optional<Device> UdevScanner::read(udev_device* dev, const DeviceClass& cls
   d.vendor = f.vendor;
   d.product = d.subsystem == "usb" ? f.product : f.device;
   d.serial = f.serial;
+  d.serialNamesIt = !cls.reenumerates;
   std::string sysname = str(udev_device_get_sysname(dev));
   if (d.subsystem == "accel") {
     // An accel device is known by the PCI function it sits on, when there is one.

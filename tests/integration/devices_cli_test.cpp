@@ -70,10 +70,10 @@ TEST_P(DevicesCliTest, DiscoversTheCatalogEntry) {
 INSTANTIATE_TEST_SUITE_P(
     Catalog, DevicesCliTest,
     ::testing::Values(
-        Expected{"movidius-ncs.umockdev", "kubeaccel.io/movidius-ncs", "03e72150", {"/dev/bus/usb/001/003"}, 0, 2},
-        Expected{"movidius-ncs2-unbooted.umockdev", "kubeaccel.io/movidius-ncs2", "03e72485",
+        Expected{"movidius-ncs.umockdev", "kubeaccel.io/movidius-ncs", "usb-1-2", {"/dev/bus/usb/001/003"}, 0, 2},
+        Expected{"movidius-ncs2-unbooted.umockdev", "kubeaccel.io/movidius-ncs2", "usb-1-3",
                  {"/dev/bus/usb/001/004"}, 0, 4},
-        Expected{"movidius-ncs2-booted.umockdev", "kubeaccel.io/movidius-ncs2", "1841E1C00A7B3D00",
+        Expected{"movidius-ncs2-booted.umockdev", "kubeaccel.io/movidius-ncs2", "usb-1-3",
                  {"/dev/bus/usb/001/005"}, 0, 4},
         Expected{"coral-usb-unbooted.umockdev", "kubeaccel.io/coral-usb", "usb-2-1", {"/dev/bus/usb/002/002"}, 1, 4},
         Expected{"coral-usb-booted.umockdev", "kubeaccel.io/coral-usb", "usb-2-1", {"/dev/bus/usb/002/003"}, 1, 4},

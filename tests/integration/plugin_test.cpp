@@ -94,7 +94,7 @@ TEST_F(PluginTest, RegistersOneResourcePerClassWithItsDevices) {
   ASSERT_TRUE(h.kubelet().waitFor([](const Resources& rs) {
     if (idsOf(rs, kNcs2).size() != 4 || idsOf(rs, kCoral).size() != 1) return false;
     for (int k = 0; k < 4; ++k)
-      if (healthOf(rs, kNcs2, "03e72485-s" + std::to_string(k)) != "Healthy") return false;
+      if (healthOf(rs, kNcs2, "usb-1-3-s" + std::to_string(k)) != "Healthy") return false;
     return true;
   }, kWait));
 
@@ -105,7 +105,7 @@ TEST_F(PluginTest, RegistersOneResourcePerClassWithItsDevices) {
   EXPECT_FALSE(rs[kNcs2].options.pre_start_required());
   EXPECT_EQ(rs[kNcs2].endpoint, "kubeaccel-movidius-ncs2.sock");
   // The unbooted NCS2's serial is unique on this node, so it names the device.
-  EXPECT_EQ(idsOf(rs, kNcs2), (std::vector<std::string>{"03e72485-s0", "03e72485-s1", "03e72485-s2", "03e72485-s3"}));
+  EXPECT_EQ(idsOf(rs, kNcs2), (std::vector<std::string>{"usb-1-3-s0", "usb-1-3-s1", "usb-1-3-s2", "usb-1-3-s3"}));
   for (const auto& d : rs[kNcs2].devices) {
     EXPECT_EQ(d.health, "Healthy");
     EXPECT_EQ(d.numaNodes, std::vector<int64_t>{0});
@@ -149,15 +149,15 @@ TEST_F(PluginTest, ADeviceThatComesBackIsHealthyAgain) {
 TEST_F(PluginTest, ReenumeratingStickKeepsItsIdAndHealth) {
   h.plug("movidius-ncs2-unbooted.umockdev");
   startAgentAndPlugin(ncs2OnCpu());  // 3 s window, as built in
-  for (int k = 0; k < 4; ++k) ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s" + std::to_string(k), "Healthy"));
+  for (int k = 0; k < 4; ++k) ASSERT_TRUE(waitHealth(kNcs2, "usb-1-3-s" + std::to_string(k), "Healthy"));
   int updatesBefore = h.kubelet().resources()[kNcs2].updates;
   // Firmware boot: 2485 leaves, f63b arrives in the same port with a new serial.
   h.unplug(kNcs2Syspath);
   h.plug("movidius-ncs2-booted.umockdev");
   std::this_thread::sleep_for(300ms);  // let any (wrong) message arrive
   Resources rs = h.kubelet().resources();
-  EXPECT_EQ(idsOf(rs, kNcs2), (std::vector<std::string>{"03e72485-s0", "03e72485-s1", "03e72485-s2", "03e72485-s3"}));
-  EXPECT_EQ(healthOf(rs, kNcs2, "03e72485-s0"), "Healthy");
+  EXPECT_EQ(idsOf(rs, kNcs2), (std::vector<std::string>{"usb-1-3-s0", "usb-1-3-s1", "usb-1-3-s2", "usb-1-3-s3"}));
+  EXPECT_EQ(healthOf(rs, kNcs2, "usb-1-3-s0"), "Healthy");
   EXPECT_EQ(rs[kNcs2].updates, updatesBefore) << "nothing the kubelet sees changed";
 }
 
@@ -244,19 +244,19 @@ TEST_F(PluginTest, RetriesAFailedRegistrationWithBackoff) {
 TEST_F(PluginTest, AllocateInAgentMode) {
   h.plug("movidius-ncs2-unbooted.umockdev");
   startAgentAndPlugin(ncs2OnCpu());
-  ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s1", "Healthy"));
+  ASSERT_TRUE(waitHealth(kNcs2, "usb-1-3-s1", "Healthy"));
   v1beta1::AllocateResponse resp;
-  ASSERT_TRUE(h.kubelet().allocate(kNcs2, {"03e72485-s1"}, &resp).ok());
+  ASSERT_TRUE(h.kubelet().allocate(kNcs2, {"usb-1-3-s1"}, &resp).ok());
   ASSERT_EQ(resp.container_responses_size(), 1);
   const auto& c = resp.container_responses(0);
   ASSERT_EQ(c.mounts_size(), 1);
-  EXPECT_EQ(c.mounts(0).host_path(), h.agentDir() + "/movidius-ncs2/03e72485/s1");
+  EXPECT_EQ(c.mounts(0).host_path(), h.agentDir() + "/movidius-ncs2/usb-1-3/s1");
   EXPECT_EQ(c.mounts(0).container_path(), "/run/kubeaccel");
   EXPECT_FALSE(c.mounts(0).read_only());
   EXPECT_EQ(c.devices_size(), 0) << "an agent-mode pod gets no device node";
   EXPECT_EQ(c.envs().at("KUBEACCEL_INFERENCE_SOCKET"), "unix:///run/kubeaccel/inference.sock");
-  EXPECT_EQ(c.envs().at("KUBEACCEL_DEVICE_ID"), "03e72485-s1");
-  EXPECT_TRUE(h.waitForLog("kubeaccel.io/movidius-ncs2: allocated 03e72485-s1"));
+  EXPECT_EQ(c.envs().at("KUBEACCEL_DEVICE_ID"), "usb-1-3-s1");
+  EXPECT_TRUE(h.waitForLog("kubeaccel.io/movidius-ncs2: allocated usb-1-3-s1"));
 }
 
 // An agent-mode slot is Healthy only while the agent answers ServerReady on
@@ -266,25 +266,25 @@ TEST_F(PluginTest, AgentModeSlotsFollowTheAgent) {
   std::string config = ncs2OnCpu();
   h.startPlugin(config);
   ASSERT_TRUE(h.kubelet().waitForRegistrations(kNcs2, 1, kWait));
-  ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s0", "Unhealthy")) << "no agent yet";
+  ASSERT_TRUE(waitHealth(kNcs2, "usb-1-3-s0", "Unhealthy")) << "no agent yet";
   v1beta1::AllocateResponse resp;
-  EXPECT_EQ(h.kubelet().allocate(kNcs2, {"03e72485-s0"}, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(h.kubelet().allocate(kNcs2, {"usb-1-3-s0"}, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
 
   h.startAgent(config);
-  for (int k = 0; k < 4; ++k) ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s" + std::to_string(k), "Healthy"));
+  for (int k = 0; k < 4; ++k) ASSERT_TRUE(waitHealth(kNcs2, "usb-1-3-s" + std::to_string(k), "Healthy"));
   auto t0 = std::chrono::steady_clock::now();
   EXPECT_EQ(h.stopAgent(SIGTERM), 0);
-  ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s2", "Unhealthy"));
+  ASSERT_TRUE(waitHealth(kNcs2, "usb-1-3-s2", "Unhealthy"));
   std::cout << "agent stopped -> Unhealthy in "
             << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
             << " ms\n";
   t0 = std::chrono::steady_clock::now();
   h.startAgent(config);
-  for (int k = 0; k < 4; ++k) ASSERT_TRUE(waitHealth(kNcs2, "03e72485-s" + std::to_string(k), "Healthy"));
+  for (int k = 0; k < 4; ++k) ASSERT_TRUE(waitHealth(kNcs2, "usb-1-3-s" + std::to_string(k), "Healthy"));
   std::cout << "agent restarted -> Healthy in "
             << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
             << " ms\n";
-  EXPECT_TRUE(h.kubelet().allocate(kNcs2, {"03e72485-s0"}, &resp).ok());
+  EXPECT_TRUE(h.kubelet().allocate(kNcs2, {"usb-1-3-s0"}, &resp).ok());
 }
 
 // A class whose backend the agent lacks is served but never ready: Unhealthy.
@@ -295,7 +295,7 @@ TEST_F(PluginTest, SlotsOfAnUnavailableBackendStayUnhealthy) {
   ASSERT_TRUE(h.waitForAgentLog("backend 'openvino' (Intel Movidius) is not built into this agent"));
   ASSERT_TRUE(h.kubelet().waitForRegistrations(kNcs2, 1, kWait));
   std::this_thread::sleep_for(300ms);
-  for (int k = 0; k < 4; ++k) EXPECT_EQ(healthOf(h.kubelet().resources(), kNcs2, "03e72485-s" + std::to_string(k)), "Unhealthy");
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(healthOf(h.kubelet().resources(), kNcs2, "usb-1-3-s" + std::to_string(k)), "Unhealthy");
 }
 
 TEST_F(PluginTest, AllocateInDeviceMode) {

@@ -107,6 +107,15 @@ TEST(Identity, SerialThenPortThenPciAddress) {
   EXPECT_EQ(stableId(pciDev, false), "0000-3b-00.0");
 }
 
+TEST(Identity, AStickThatReenumeratesIsNamedByItsPort) {
+  Device stick;
+  stick.subsystem = "usb";
+  stick.serial = "1841E1C00A7B3D00";  // a booted NCS2's serial; unbooted it says 03e72485
+  stick.portKey = "1-3";
+  stick.serialNamesIt = false;
+  EXPECT_EQ(stableId(stick, true), "usb-1-3");
+}
+
 TEST(Identity, ASharedSerialNamesNeitherDevice) {
   // Unbooted NCS2s all report serial 03e72485: two of them are told apart by port.
   auto stick = [](const std::string& serial, const std::string& port) {
