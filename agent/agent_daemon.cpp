@@ -22,11 +22,17 @@ int AgentDaemon::run() {
     spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     loop_.stop();
   });
+  probe_ = std::make_unique<ProbeServer>(loop_, probeName("kubeaccel-agent", options_.agentDir), [this] {
+    for (const auto& [key, d] : devices_)
+      if (!d->intact()) return key + ": a slot socket is missing";
+    return std::string();
+  });
   watcher_ = std::make_unique<DeviceWatcher>(config_, loop_, [this](const auto& d) { onDevices(d); });
   watcher_->start();
   spdlog::info("kubeaccel-agent {} running: agent dir {}, models {}", KUBEACCEL_VERSION, options_.agentDir,
                options_.modelsDir);
   loop_.run();
+  probe_.reset();
   devices_.clear();  // sockets go, slot directories stay for the next agent
   spdlog::info("stopped");
   return 0;

@@ -10,6 +10,7 @@
 #include "discovery/device_watcher.hpp"
 #include "served_device.hpp"
 #include "util/event_loop.hpp"
+#include "util/probe_socket.hpp"
 
 namespace kubeaccel::agent {
 
@@ -28,6 +29,7 @@ class AgentDaemon {
   EventLoop loop_;
   std::unique_ptr<DeviceWatcher> watcher_;
   std::map<std::string, std::unique_ptr<ServedDevice>> devices_;  // "<class>/<id>"
+  std::unique_ptr<ProbeServer> probe_;
 };
 
 }  // namespace kubeaccel::agent

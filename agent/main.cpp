@@ -13,6 +13,7 @@
 #include "config/config_loader.hpp"
 #include "util/args.hpp"
 #include "util/event_loop.hpp"
+#include "util/probe_socket.hpp"
 #include "util/log.hpp"
 
 namespace {
@@ -33,6 +34,8 @@ Flags:
   --max-queued N           requests queued per device before RESOURCE_EXHAUSTED (default 256)
   --metrics-address A      serve Prometheus metrics on A (off by default)
   --log-level L            trace, debug, info, warn, error (default info)
+  --probe                  ask the agent running for --agent-dir whether it is healthy
+                           (every slot socket served); exit 0 if so (exec probes)
   --help, --version
 
 Exit status: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on bad usage or config.
@@ -57,7 +60,7 @@ int main(int argc, char** argv) {
   try {
     Args args(argc, argv, 1,
               {"config", "agent-dir", "models", "max-message-bytes", "max-queued", "metrics-address", "log-level"},
-              {"help", "version"});
+              {"help", "version", "probe"});
     if (args.has("help")) {
       std::cout << kHelp;
       return kExitOk;
@@ -69,6 +72,12 @@ int main(int argc, char** argv) {
     if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional().front() + "'");
     if (!setupLogging("kubeaccel-agent", args.get("log-level", "info")))
       throw UsageError("--log-level: expected trace, debug, info, warn or error, got '" + args.get("log-level", "") + "'");
+    if (args.has("probe")) {
+      std::string why;
+      int rc = probe(probeName("kubeaccel-agent", args.get("agent-dir", agent::AgentOptions{}.agentDir)), &why);
+      if (rc != 0) std::fprintf(stderr, "kubeaccel-agent: probe: %s\n", why.c_str());
+      return rc;
+    }
     if (!args.has("models")) throw UsageError("--models DIR is required");
     agent::AgentOptions opts;
     opts.agentDir = args.get("agent-dir", opts.agentDir);

@@ -49,6 +49,13 @@ ServedDevice::~ServedDevice() {
   scheduler_.reset();   // queued ones are answered
 }
 
+bool ServedDevice::intact() const {
+  std::error_code ec;
+  for (const auto& slot : slots_)
+    if (!std::filesystem::exists(slot->socketPath(), ec)) return false;
+  return true;
+}
+
 void ServedDevice::retire() {
   slots_.clear();
   std::error_code ec;

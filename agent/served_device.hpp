@@ -32,6 +32,8 @@ class ServedDevice {
   // Removes the slot directories too (the device is gone for good).
   void retire();
   std::string deviceDir() const { return deviceDir_; }
+  // Every slot's socket file is in place.
+  bool intact() const;
 
  private:
   std::string deviceDir_;

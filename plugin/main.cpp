@@ -9,6 +9,7 @@
 #include "plugin_daemon.hpp"
 #include "util/args.hpp"
 #include "util/event_loop.hpp"
+#include "util/probe_socket.hpp"
 #include "util/log.hpp"
 
 namespace {
@@ -28,6 +29,8 @@ Flags:
   --cdi-dir DIR        where CDI specs go (default /var/run/cdi)
   --metrics-address A  serve Prometheus metrics on A (off by default)
   --log-level L        trace, debug, info, warn, error (default info)
+  --probe              ask the plugin running for --kubelet-dir whether it is healthy
+                       (serving and registered); exit 0 if so (exec liveness probe)
   --help, --version
 
 Exit status: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on bad usage or config.
@@ -40,7 +43,7 @@ int main(int argc, char** argv) {
   blockTerminationSignals();  // before any thread starts
   try {
     Args args(argc, argv, 1, {"config", "kubelet-dir", "agent-dir", "cdi-dir", "metrics-address", "log-level"},
-              {"help", "version"});
+              {"help", "version", "probe"});
     if (args.has("help")) {
       std::cout << kHelp;
       return kExitOk;
@@ -50,6 +53,12 @@ int main(int argc, char** argv) {
       return kExitOk;
     }
     if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional().front() + "'");
+    if (args.has("probe")) {
+      std::string why;
+      int rc = probe(probeName("kubeaccel-plugin", args.get("kubelet-dir", PluginOptions{}.kubeletDir)), &why);
+      if (rc != 0) std::fprintf(stderr, "kubeaccel-plugin: probe: %s\n", why.c_str());
+      return rc;
+    }
     if (!setupLogging("kubeaccel-plugin", args.get("log-level", "info")))
       throw UsageError("--log-level: expected trace, debug, info, warn or error, got '" + args.get("log-level", "") + "'");
     if (args.has("metrics-address"))

@@ -51,6 +51,8 @@ int PluginDaemon::run() {
     loop_.stop();
   });
   retry_ = loop_.makeTimer([this] { reconcile(); });
+  probe_ = std::make_unique<ProbeServer>(loop_, probeName("kubeaccel-plugin", options_.kubeletDir),
+                                         [this] { return healthProblem(); });
   if (exists(kubeletSocket())) kubeletGeneration_ = 1;
 
   // Readiness changes arrive on gRPC threads; the loop re-reads them.
@@ -118,6 +120,15 @@ void PluginDaemon::updateCdiSpec(Resource& r, const ResourceState::Devices& devi
     r.cdiReady = false;
     spdlog::error("{}: {}", r.name, e.what());
   }
+}
+
+std::string PluginDaemon::healthProblem() const {
+  bool kubeletUp = exists(kubeletSocket());
+  for (const auto& [_, r] : resources_) {
+    if (!r->server || !r->server->intact()) return r->name + ": not serving on its socket";
+    if (kubeletUp && r->registeredWith != kubeletGeneration_) return r->name + ": not registered with the kubelet";
+  }
+  return "";
 }
 
 void PluginDaemon::onSocketDirChange(InotifyWatch::Change change, const std::string& name) {

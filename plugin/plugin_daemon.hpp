@@ -15,6 +15,7 @@
 #include "resource_state.hpp"
 #include "util/event_loop.hpp"
 #include "util/inotify_watch.hpp"
+#include "util/probe_socket.hpp"
 
 namespace kubeaccel {
 
@@ -56,6 +57,8 @@ class PluginDaemon {
   void applyAgentHealth(const DeviceClass& cls, ResourceState::Devices& advertised);
   void onSocketDirChange(InotifyWatch::Change change, const std::string& name);
   void reconcile();
+  // Why the daemon is not healthy, or "" (for --probe).
+  std::string healthProblem() const;
   std::string devicePluginDir() const { return options_.kubeletDir + "/device-plugins"; }
   std::string kubeletSocket() const { return devicePluginDir() + "/kubelet.sock"; }
 
@@ -68,6 +71,7 @@ class PluginDaemon {
   std::unique_ptr<InotifyWatch> inotify_;
   std::unique_ptr<DeviceWatcher> watcher_;
   std::unique_ptr<EventLoop::Timer> retry_;
+  std::unique_ptr<ProbeServer> probe_;
   std::chrono::milliseconds backoff_ = kFirstBackoff;
   // Bumped whenever kubelet.sock is created: a new kubelet to register with.
   uint64_t kubeletGeneration_ = 0;

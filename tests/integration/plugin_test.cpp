@@ -439,6 +439,33 @@ TEST_F(PluginTest, SigtermEndsStreamsAndLeavesNoSockets) {
   }, kWait)) << "the kubelet sees the streams end";
 }
 
+TEST_F(PluginTest, ProbesAnswerForTheRunningDaemons) {
+  h.plug("coral-pcie.umockdev");
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  std::string out, err;
+  std::vector<std::string> pluginProbe = {KUBEACCEL_PLUGIN_BIN_FOR_TESTS, "--probe", "--kubelet-dir", h.kubeletDir()};
+  std::vector<std::string> agentProbe = {KUBEACCEL_AGENT_BIN_FOR_TESTS, "--probe", "--agent-dir", h.agentDir()};
+  EXPECT_EQ(h.run(pluginProbe, &out, &err), 1);
+  EXPECT_NE(err.find("probe: no daemon answers"), std::string::npos) << err;
+  EXPECT_EQ(h.run(agentProbe, &out, &err), 1);
+
+  startAgentAndPlugin(ncs2OnCpu());
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 1, kWait));
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kNcs2, 1, kWait));
+  ASSERT_TRUE(h.waitForAgentLog("serving 4 slot socket(s)"));
+  EXPECT_EQ(h.run(pluginProbe, &out, &err), 0) << err;
+  EXPECT_EQ(h.run(agentProbe, &out, &err), 0) << err;
+
+  // A second plugin for the same kubelet directory refuses to start.
+  std::string second;
+  EXPECT_EQ(h.runPluginToExit({"--kubelet-dir", h.kubeletDir(), "--cdi-dir", h.root() + "/cdi"}, &second), 1);
+  EXPECT_NE(second.find("is another daemon running for the same directory?"), std::string::npos) << second;
+
+  EXPECT_EQ(h.stopAgent(SIGTERM), 0);
+  EXPECT_EQ(h.run(agentProbe, &out, &err), 1);
+  EXPECT_EQ(h.run(pluginProbe, &out, &err), 0) << "the plugin is fine without the agent: " << err;
+}
+
 TEST_F(PluginTest, SigintAlsoStopsCleanly) {
   h.plug("coral-pcie.umockdev");
   h.startPlugin("");

@@ -1,0 +1,73 @@
+#include "util/probe_socket.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+
+namespace kubeaccel {
+namespace {
+
+sockaddr_un abstractAddress(const std::string& name, socklen_t* len) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  size_t n = std::min(name.size(), sizeof(addr.sun_path) - 1);
+  std::memcpy(addr.sun_path + 1, name.data(), n);  // leading NUL: abstract namespace
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
+  return addr;
+}
+
+}  // namespace
+
+std::string probeName(const std::string& daemon, const std::string& stateDir) {
+  return daemon + "-" + std::to_string(std::hash<std::string>{}(stateDir));
+}
+
+ProbeServer::ProbeServer(EventLoop& loop, const std::string& name, std::function<std::string()> check)
+    : loop_(loop), check_(std::move(check)) {
+  fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  socklen_t len;
+  sockaddr_un addr = abstractAddress(name, &len);
+  if (!fd_ || ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_.get(), 8) != 0)
+    throw std::runtime_error("probe socket @" + name + ": " + std::strerror(errno) +
+                             (errno == EADDRINUSE ? " (is another daemon running for the same directory?)" : ""));
+  loop_.watchFd(fd_.get(), [this] {
+    for (;;) {
+      UniqueFd client(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+      if (!client) return;
+      std::string why = check_();
+      std::string reply = why.empty() ? "ok\n" : "unhealthy: " + why + "\n";
+      [[maybe_unused]] auto n = ::send(client.get(), reply.data(), reply.size(), MSG_NOSIGNAL);
+    }
+  });
+}
+
+ProbeServer::~ProbeServer() { loop_.unwatchFd(fd_.get()); }
+
+int probe(const std::string& name, std::string* why) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  socklen_t len;
+  sockaddr_un addr = abstractAddress(name, &len);
+  if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+    *why = "no daemon answers (" + std::string(std::strerror(errno)) + ")";
+    return 1;
+  }
+  pollfd p{fd.get(), POLLIN, 0};
+  if (::poll(&p, 1, 5000) <= 0) {
+    *why = "the daemon did not answer within 5 s";
+    return 1;
+  }
+  char buf[512];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+  std::string reply = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "";
+  while (!reply.empty() && reply.back() == '\n') reply.pop_back();
+  *why = reply.empty() ? "empty answer" : reply;
+  return reply == "ok" ? 0 : 1;
+}
+
+}  // namespace kubeaccel
