@@ -31,7 +31,7 @@ Flags:
   --models DIR             model repository: DIR/<name>/<version>/model.onnx and an
                            optional DIR/<name>/config.json
   --max-message-bytes N    largest request or response (default 67108864, 64 MiB)
-  --max-queued N           requests queued per device before RESOURCE_EXHAUSTED (default 256)
+  --max-queued N           requests queued per slot before RESOURCE_EXHAUSTED (default 256)
   --metrics-address A      serve Prometheus metrics on A (off by default)
   --log-level L            trace, debug, info, warn, error (default info)
   --probe                  ask the agent running for --agent-dir whether it is healthy

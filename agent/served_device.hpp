@@ -19,7 +19,7 @@ struct AgentOptions {
   std::string agentDir = "/var/lib/kubeaccel/agent";
   std::string modelsDir;
   int maxMessageBytes = 64 << 20;
-  size_t maxQueued = 256;  // per device
+  size_t maxQueued = 256;  // per slot
   // Gives each slot its observer (metrics); may be empty.
   std::function<InferObserver(const std::string& resource, const std::string& slotId)> observerFor;
 };

@@ -97,6 +97,9 @@ std::unique_ptr<LoadedModel> OpenCvCpuBackend::load(const std::string& modelFile
   for (const auto& t : inputs)
     if (t.datatype != "FP32")
       throw std::runtime_error("input '" + t.name + "' is " + t.datatype + "; opencv-cpu takes FP32 inputs only");
+  for (const auto& t : outputs)
+    if (t.datatype != "FP32")
+      throw std::runtime_error("output '" + t.name + "' is " + t.datatype + "; opencv-cpu gives FP32 outputs only");
   auto model = std::make_unique<Model>(std::move(bytes), std::move(inputs), std::move(outputs));
   // Import once now, so a model OpenCV cannot take is reported at load time.
   try {

@@ -50,9 +50,10 @@ grpc::Status DeviceScheduler::submit(InferJob job) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the device went away");
-    if (queued_ >= maxQueued_)
+    // Each slot has its own bound, so one pod cannot fill the device's queue for the others.
+    if (slots_[job.slot].size() >= maxQueued_)
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          "the device's queue is full (" + std::to_string(maxQueued_) + " requests); retry later");
+                          "this slot's queue is full (" + std::to_string(maxQueued_) + " requests); retry later");
     job.enqueued = InferJob::Clock::now();
     slots_[job.slot].push_back(std::move(job));
     ++queued_;

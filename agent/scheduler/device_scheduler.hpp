@@ -3,8 +3,8 @@
 // job from the slots in turn, so one pod cannot starve another. Jobs of a
 // batched model with dynamic batching are merged along dim 0 (up to
 // max_batch_size, waiting at most max_queue_delay for a preferred size).
-// Jobs past their deadline are answered without running. The queue is
-// bounded: a full queue refuses with RESOURCE_EXHAUSTED.
+// Jobs past their deadline are answered without running. Each slot's queue
+// is bounded: a full one refuses with RESOURCE_EXHAUSTED.
 
 #include <condition_variable>
 #include <deque>
@@ -18,7 +18,7 @@ namespace kubeaccel::agent {
 
 class DeviceScheduler {
  public:
-  DeviceScheduler(int slots, int workers, size_t maxQueued);
+  DeviceScheduler(int slots, int workers, size_t maxQueuedPerSlot);
   ~DeviceScheduler();  // stops the workers; queued jobs are answered UNAVAILABLE
 
   // Queues the job, or returns why not (the job's `done` is then not called).

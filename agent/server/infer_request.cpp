@@ -81,11 +81,14 @@ bool typedContents(const std::string& dt, const inference::InferTensorContents& 
 
 grpc::Status checkShape(const TensorSpec& spec, const std::vector<int64_t>& shape, const ServedModel& model,
                         const std::string& what) {
-  std::string expected = "expected shape " + shapeString(spec.shape) + " (-1: any size), got " + shapeString(shape);
+  std::vector<int64_t> want = spec.shape;
+  if (model.batched() && !want.empty()) want[0] = -1;
+  std::string expected = "expected shape " + shapeString(want) + " (-1: any size), got " + shapeString(shape);
   if (shape.size() != spec.shape.size()) return invalid(what + ": " + expected);
   for (size_t d = 0; d < shape.size(); ++d) {
     if (shape[d] < 0) return invalid(what + ": " + expected);
-    if (spec.shape[d] >= 0 && shape[d] != spec.shape[d]) return invalid(what + ": " + expected);
+    bool batchDim = d == 0 && model.batched();  // the agent batches along dim 0, whatever the graph says
+    if (!batchDim && spec.shape[d] >= 0 && shape[d] != spec.shape[d]) return invalid(what + ": " + expected);
   }
   if (model.batched() && (shape.empty() || shape[0] < 1 || shape[0] > model.config.maxBatchSize))
     return invalid(what + ": batch size (dim 0) must be 1 to " + std::to_string(model.config.maxBatchSize) +

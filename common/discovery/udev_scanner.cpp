@@ -105,6 +105,11 @@ std::optional<Device> UdevScanner::read(udev_device* dev, const DeviceClass& cls
     // An accel device is known by the PCI function it sits on, when there is one.
     udev_device* pci = udev_device_get_parent_with_subsystem_devtype(dev, "pci", nullptr);
     d.portKey = pci ? str(udev_device_get_sysname(pci)) : sysname;
+    if (pci) {
+      DeviceFacts pf = factsOf(pci);
+      d.vendor = pf.vendor;
+      d.product = pf.device;
+    }
   } else {
     d.portKey = sysname;
   }

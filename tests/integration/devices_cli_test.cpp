@@ -216,6 +216,17 @@ TEST_F(DiscoveryEdgeTest, MissingAttributesNeverMatchOrCrash) {
   EXPECT_EQ(json::parse(out)["devices"].size(), 0u) << out;
 }
 
+TEST_F(DiscoveryEdgeTest, AccelDeviceShowsItsPciFunctionsIds) {
+  h.plug("accel.umockdev");
+  std::string out, err;
+  ASSERT_EQ(devices(&out, &err), 0) << err;
+  json doc = json::parse(out);
+  ASSERT_EQ(doc["devices"].size(), 1u) << out;
+  EXPECT_EQ(doc["devices"][0]["vendor"], "8086");
+  EXPECT_EQ(doc["devices"][0]["product"], "7d1d");
+  EXPECT_EQ(doc["devices"][0]["bus"], "accel 0000:00:0b.0");
+}
+
 TEST_F(DiscoveryEdgeTest, UsbSpeedFromLibusbAndASlowPortWarning) {
   h.plug("movidius-ncs2-booted.umockdev");
   std::string out, err;
