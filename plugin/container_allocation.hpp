@@ -13,9 +13,12 @@ namespace kubeaccel {
 // Where the first slot's directory appears in an agent-mode container.
 inline constexpr const char* kSlotMountPath = "/run/kubeaccel";
 
+class PluginMetrics;
+
 struct AllocationPaths {
   std::string agentDir;  // host: <agent-dir>/<class>/<device-id>/<slot>/
   std::string cdiKind;   // "kubeaccel.io/<class>"; empty: name no CDI devices
+  PluginMetrics* metrics = nullptr;  // null: metrics are off
 };
 
 // Device mode: every node of every device (rw, same path inside), env naming

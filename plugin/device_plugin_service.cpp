@@ -4,6 +4,7 @@
 
 #include <map>
 
+#include "plugin_metrics.hpp"
 #include "preferred_allocation.hpp"
 
 namespace kubeaccel {
@@ -57,6 +58,7 @@ class DevicePluginService::Stream final : public grpc::ServerWriteReactor<v1beta
     sentWire_ = std::move(wire);
     msg_ = std::move(msg);
     writing_ = true;
+    PluginMetrics::listAndWatchSent(svc_.paths_.metrics, svc_.resource_);
     StartWrite(&msg_);
   }
 
@@ -171,7 +173,9 @@ grpc::ServerUnaryReactor* DevicePluginService::Allocate(grpc::CallbackServerCont
                                                         const v1beta1::AllocateRequest* req,
                                                         v1beta1::AllocateResponse* resp) {
   auto* r = ctx->DefaultReactor();
-  r->Finish(allocate(*req, *resp));
+  grpc::Status s = allocate(*req, *resp);
+  PluginMetrics::allocation(paths_.metrics, resource_, s.ok());
+  r->Finish(s);
   return r;
 }
 

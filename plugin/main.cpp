@@ -6,7 +6,9 @@
 
 #include "config/config_error.hpp"
 #include "config/config_loader.hpp"
+#include "metrics/metrics_server.hpp"
 #include "plugin_daemon.hpp"
+#include "plugin_metrics.hpp"
 #include "util/args.hpp"
 #include "util/event_loop.hpp"
 #include "util/probe_socket.hpp"
@@ -61,16 +63,28 @@ int main(int argc, char** argv) {
     }
     if (!setupLogging("kubeaccel-plugin", args.get("log-level", "info")))
       throw UsageError("--log-level: expected trace, debug, info, warn or error, got '" + args.get("log-level", "") + "'");
-    if (args.has("metrics-address"))
-      throw UsageError("--metrics-address: the plugin does not serve metrics yet");
-
-    Config config = loadConfig(args.get("config", ""));
     PluginOptions opts;
+    std::unique_ptr<PluginMetrics> metrics;
+    std::unique_ptr<metrics::Server> metricsServer;
+    if (auto address = args.get("metrics-address")) {
+      try {
+        metrics::parseAddress(*address);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+      }
+      metrics = std::make_unique<PluginMetrics>();
+      metricsServer = std::make_unique<metrics::Server>(*address, metrics->registry());
+      spdlog::info("metrics on http://{}:{}/metrics", metrics::parseAddress(*address).first, metricsServer->port());
+      opts.metrics = metrics.get();
+    }
+    Config config = loadConfig(args.get("config", ""));
     opts.kubeletDir = args.get("kubelet-dir", opts.kubeletDir);
     opts.agentDir = args.get("agent-dir", opts.agentDir);
     opts.cdiDir = args.get("cdi-dir", opts.cdiDir);
     PluginDaemon daemon(config, opts);
-    return daemon.run();
+    int rc = daemon.run();
+    metricsServer.reset();  // before the registry it reads
+    return rc;
   } catch (const UsageError& e) {
     std::fprintf(stderr, "kubeaccel-plugin: %s\n", e.what());
     return kExitUsage;

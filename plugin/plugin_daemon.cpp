@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <set>
 
@@ -102,6 +103,8 @@ void PluginDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
     logHealthChanges(r.name, *before, advertised);
     // The spec first: once the kubelet hears of a device, its CDI name resolves.
     if (cls.mode == Mode::Device && (fresh || advertised != *before)) updateCdiSpec(r, advertised);
+    int healthy = static_cast<int>(std::count_if(advertised.begin(), advertised.end(), [](const auto& a) { return a.healthy; }));
+    PluginMetrics::devices(options_.metrics, r.name, healthy, static_cast<int>(advertised.size()) - healthy);
     r.state.set(std::move(advertised));
   }
   if (added) reconcile();
@@ -148,7 +151,7 @@ void PluginDaemon::reconcile() {
   for (auto& [_, r] : resources_) {
     if (!r->server)
       r->server = std::make_unique<ResourceServer>(devicePluginDir() + "/" + socketName(*r->cls), r->name, *r->cls,
-                                                   r->state, AllocationPaths{options_.agentDir, r->name}, &r->cdiReady);
+                                                   r->state, AllocationPaths{options_.agentDir, r->name, options_.metrics}, &r->cdiReady);
     if (!r->server->intact()) {
       try {
         r->server->start();
@@ -170,6 +173,7 @@ void PluginDaemon::reconcile() {
     opts.set_get_preferred_allocation_available(true);
     std::string err =
         registerWithKubelet(kubeletSocket(), socketName(*r->cls), r->name, opts, std::chrono::seconds(5));
+    PluginMetrics::registration(options_.metrics, r->name, err.empty());
     if (err.empty()) {
       r->registeredWith = kubeletGeneration_ == 0 ? ++kubeletGeneration_ : kubeletGeneration_;
       toldWaiting_ = false;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "agent_health.hpp"
+#include "plugin_metrics.hpp"
 #include "config/config.hpp"
 #include "discovery/device_watcher.hpp"
 #include "resource_server.hpp"
@@ -20,6 +21,7 @@
 namespace kubeaccel {
 
 struct PluginOptions {
+  PluginMetrics* metrics = nullptr;  // null: metrics are off
   std::string kubeletDir = "/var/lib/kubelet";
   std::string agentDir = "/var/lib/kubeaccel/agent";
   std::string cdiDir = "/var/run/cdi";

@@ -1,5 +1,4 @@
-// The agent's /metrics endpoint after real inferences: per model and slot,
-// and valid by promtool.
+// The daemons' /metrics endpoints after real work: valid by promtool.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -35,6 +34,50 @@ std::string httpGet(int port, const std::string& path) {
   return out;
 }
 
+int portFromLog(const std::string& log) {
+  std::smatch m;
+  if (!std::regex_search(log, m, std::regex("metrics on http://127.0.0.1:([0-9]+)/metrics"))) return -1;
+  return std::stoi(m[1]);
+}
+
+// "" when promtool is happy (or absent: then the caller skips), else its complaint.
+std::string promtoolProblems(const std::string& dir, const std::string& body, bool* missing) {
+  *missing = std::system("command -v promtool >/dev/null") != 0;
+  if (*missing) return "";
+  std::string file = dir + "/metrics.txt";
+  std::ofstream(file) << body;
+  int rc = std::system(("promtool check metrics < " + file + " > " + file + ".out 2>&1").c_str());
+  std::ifstream in(file + ".out");
+  std::string out((std::istreambuf_iterator<char>(in)), {});
+  return rc == 0 && out.empty() ? "" : "promtool: " + out;
+}
+
+TEST(PluginMetrics, CountsDevicesRegistrationsAndAllocations) {
+  PluginHarness h;
+  h.plug("coral-pcie.umockdev");
+  h.startPlugin("", {"--metrics-address", "127.0.0.1:0"});
+  ASSERT_TRUE(h.kubelet().waitForRegistrations("kubeaccel.io/coral-pcie", 1, std::chrono::seconds(10)));
+  v1beta1::AllocateResponse resp;
+  ASSERT_TRUE(h.kubelet().allocate("kubeaccel.io/coral-pcie", {"0000-03-00.0"}, &resp).ok());
+  ASSERT_FALSE(h.kubelet().allocate("kubeaccel.io/coral-pcie", {"nope"}, &resp).ok());
+  ASSERT_TRUE(h.waitForLog("metrics on http://127.0.0.1:"));
+  int port = portFromLog(h.pluginLog());
+  ASSERT_GT(port, 0) << h.pluginLog();
+  std::string reply = httpGet(port, "/metrics");
+  std::string body = reply.substr(reply.find("\r\n\r\n") + 4);
+  const std::string r = R"(resource="kubeaccel.io/coral-pcie")";
+  EXPECT_NE(body.find("kubeaccel_plugin_devices{" + r + ",health=\"Healthy\"} 1"), std::string::npos) << body;
+  EXPECT_NE(body.find("kubeaccel_plugin_devices{" + r + ",health=\"Unhealthy\"} 0"), std::string::npos);
+  EXPECT_NE(body.find("kubeaccel_plugin_registrations_total{" + r + "} 1"), std::string::npos);
+  EXPECT_NE(body.find("kubeaccel_plugin_allocations_total{" + r + "} 1"), std::string::npos);
+  EXPECT_NE(body.find("kubeaccel_plugin_allocation_failures_total{" + r + "} 1"), std::string::npos);
+  EXPECT_NE(body.find("kubeaccel_plugin_listandwatch_messages_total{" + r + "}"), std::string::npos);
+  bool missing = false;
+  EXPECT_EQ(promtoolProblems(h.root(), body, &missing), "");
+  EXPECT_EQ(h.stopPlugin(SIGTERM), 0);
+  if (missing) GTEST_SKIP() << "promtool (Debian: prometheus) is not installed; the exposition was not validated";
+}
+
 TEST(AgentMetrics, CountsRequestsPerModelAndSlotAndPassesPromtool) {
   PluginHarness h;
   h.plug("movidius-ncs2-unbooted.umockdev");
@@ -42,10 +85,8 @@ TEST(AgentMetrics, CountsRequestsPerModelAndSlotAndPassesPromtool) {
     "backend": "opencv-cpu", "slots": 2, "match": [{"subsystem": "usb", "vendor": "03e7"}]}]})");
   h.startAgent(config, {"--metrics-address", "127.0.0.1:0"});
   ASSERT_TRUE(h.waitForAgentLog("serving 2 slot socket(s)")) << h.agentLog();
-  std::smatch m;
-  std::string log = h.agentLog();
-  ASSERT_TRUE(std::regex_search(log, m, std::regex("metrics on http://127.0.0.1:([0-9]+)/metrics"))) << log;
-  int port = std::stoi(m[1]);
+  int port = portFromLog(h.agentLog());
+  ASSERT_GT(port, 0) << h.agentLog();
 
   std::string socket = "unix://" + h.slotSocket("movidius-ncs2", "03e72485", 1);
   std::string out, err;
@@ -65,16 +106,10 @@ TEST(AgentMetrics, CountsRequestsPerModelAndSlotAndPassesPromtool) {
   EXPECT_NE(body.find("kubeaccel_agent_queue_duration_seconds"), std::string::npos);
   EXPECT_NE(body.find("kubeaccel_agent_compute_duration_seconds"), std::string::npos);
 
-  if (std::system("command -v promtool >/dev/null") != 0) GTEST_SKIP() << "promtool (Debian: prometheus) is not installed";
-  std::string file = h.root() + "/metrics.txt";
-  std::ofstream(file) << body;
-  std::string cmd = "promtool check metrics < " + file + " > " + file + ".out 2>&1";
-  int rc = std::system(cmd.c_str());
-  std::ifstream in(file + ".out");
-  std::string problems((std::istreambuf_iterator<char>(in)), {});
-  EXPECT_EQ(rc, 0) << problems;
-  EXPECT_EQ(problems, "");
+  bool missing = false;
+  EXPECT_EQ(promtoolProblems(h.root(), body, &missing), "");
   EXPECT_EQ(h.stopAgent(SIGTERM), 0);
+  if (missing) GTEST_SKIP() << "promtool (Debian: prometheus) is not installed; the exposition was not validated";
 }
 
 TEST(AgentMetrics, BadAddressExitsTwo) {
