@@ -25,7 +25,9 @@ struct RunnerCache {
 };
 
 DeviceScheduler::DeviceScheduler(int slots, int workers, size_t maxQueued)
-    : maxQueued_(maxQueued), slots_(static_cast<size_t>(std::max(slots, 1))) {
+    : maxQueued_(maxQueued),
+      slots_(static_cast<size_t>(std::max(slots, 1))),
+      lastQueued_(slots_.size()) {
   for (int i = 0; i < std::max(workers, 1); ++i) workers_.emplace_back([this] { work(); });
 }
 
@@ -55,6 +57,7 @@ grpc::Status DeviceScheduler::submit(InferJob job) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           "this slot's queue is full (" + std::to_string(maxQueued_) + " requests); retry later");
     job.enqueued = InferJob::Clock::now();
+    lastQueued_[static_cast<size_t>(job.slot)] = job.enqueued;
     slots_[job.slot].push_back(std::move(job));
     ++queued_;
   }
@@ -90,6 +93,20 @@ std::vector<InferJob> DeviceScheduler::takeBatch(std::unique_lock<std::mutex>& l
     const auto& p = model.config.preferredBatchSizes;
     return r >= max || std::find(p.begin(), p.end(), r) != p.end();
   };
+  // Rows each slot has in this batch. A slot may add rows only while it is not
+  // ahead of every other slot in the batch: otherwise a pod that keeps many
+  // requests queued would fill each batch and take the device in proportion.
+  std::map<size_t, int64_t> share{{static_cast<size_t>(batch.front().slot), batch.front().rows}};
+  auto now = InferJob::Clock::now();
+  auto recent = 2 * lastRun_ + model.config.maxQueueDelay;
+  for (size_t s = 0; s < slots_.size(); ++s)
+    if (!share.count(s) && now - lastQueued_[s] < recent) share[s] = 0;
+  auto mayAdd = [&](size_t s) {
+    int64_t mine = share.count(s) ? share[s] : 0;
+    for (const auto& [other, r] : share)
+      if (other != s && mine > r) return false;
+    return true;
+  };
   auto waitUntil = batch.front().enqueued + model.config.maxQueueDelay;
   for (;;) {
     // Join the fronts of the slots' queues that ask for the same model, in slot order.
@@ -98,10 +115,11 @@ std::vector<InferJob> DeviceScheduler::takeBatch(std::unique_lock<std::mutex>& l
       took = false;
       for (size_t i = 0; i < slots_.size() && !preferred(rows); ++i) {
         size_t s = (cursor_ + i) % slots_.size();
-        if (slots_[s].empty()) continue;
+        if (slots_[s].empty() || !mayAdd(s)) continue;
         InferJob& next = slots_[s].front();
         if (next.model != batch.front().model || rows + next.rows > max) continue;
         rows += next.rows;
+        share[s] += next.rows;
         batch.push_back(std::move(next));
         slots_[s].pop_front();
         --queued_;
@@ -122,8 +140,10 @@ void DeviceScheduler::work() {
     if (stopping_) return;
     std::vector<InferJob> batch = takeBatch(lock);
     lock.unlock();
+    auto started = InferJob::Clock::now();
     run(batch, runners);
     lock.lock();
+    lastRun_ = InferJob::Clock::now() - started;
   }
 }
 

@@ -35,6 +35,11 @@ class DeviceScheduler {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::deque<InferJob>> slots_;
+  // When each slot last queued a job, and how long the last run took: a slot
+  // that queued within a couple of runs still counts as present when a batch
+  // is filled, since its next request is usually on its way.
+  std::vector<InferJob::Clock::time_point> lastQueued_;
+  InferJob::Clock::duration lastRun_{};
   size_t queued_ = 0;
   size_t cursor_ = 0;
   bool stopping_ = false;
