@@ -8,11 +8,12 @@
 
 #include "agent_daemon.hpp"
 #include "agent_metrics.hpp"
-#include "metrics/metrics_server.hpp"
+#include "metrics/metrics_flag.hpp"
 #include "config/config_error.hpp"
 #include "config/config_loader.hpp"
 #include "util/args.hpp"
 #include "util/event_loop.hpp"
+#include "util/guarded_main.hpp"
 #include "util/probe_socket.hpp"
 #include "util/log.hpp"
 
@@ -57,7 +58,7 @@ long positive(const kubeaccel::Args& args, const std::string& flag, long fallbac
 int main(int argc, char** argv) {
   using namespace kubeaccel;
   blockTerminationSignals();  // before any thread starts
-  try {
+  return guardedMain("kubeaccel-agent", [&]() -> int {
     Args args(argc, argv, 1,
               {"config", "agent-dir", "models", "max-message-bytes", "max-queued", "metrics-address", "log-level"},
               {"help", "version", "probe"});
@@ -84,32 +85,12 @@ int main(int argc, char** argv) {
     opts.modelsDir = *args.get("models");
     opts.maxMessageBytes = static_cast<int>(positive(args, "max-message-bytes", opts.maxMessageBytes, 1L << 30));
     opts.maxQueued = static_cast<size_t>(positive(args, "max-queued", static_cast<long>(opts.maxQueued), 1000000));
-    std::unique_ptr<agent::AgentMetrics> metrics;
-    std::unique_ptr<metrics::Server> metricsServer;
-    if (auto address = args.get("metrics-address")) {
-      try {
-        metrics::parseAddress(*address);
-      } catch (const std::invalid_argument& e) {
-        throw UsageError(e.what());
-      }
-      metrics = std::make_unique<agent::AgentMetrics>();
-      metricsServer = std::make_unique<metrics::Server>(*address, metrics->registry());
-      spdlog::info("metrics on http://{}:{}/metrics", metrics::parseAddress(*address).first, metricsServer->port());
-      opts.observerFor = [m = metrics.get()](const std::string& r, const std::string& s) { return m->observerFor(r, s); };
-    }
+    agent::AgentMetrics metrics;
+    auto metricsServer = metrics::serveMetricsFlag(args.get("metrics-address"), metrics.registry());
+    if (metricsServer)
+      opts.observerFor = [&metrics](const std::string& r, const std::string& s) { return metrics.observerFor(r, s); };
     Config config = loadConfig(args.get("config", ""));
     agent::AgentDaemon daemon(config, opts);
-    int rc = daemon.run();
-    metricsServer.reset();  // before the registry it reads
-    return rc;
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "kubeaccel-agent: %s\n", e.what());
-    return kExitUsage;
-  } catch (const ConfigError& e) {
-    std::fprintf(stderr, "kubeaccel-agent: %s\n", e.what());
-    return kExitUsage;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "kubeaccel-agent: %s\n", e.what());
-    return kExitFailure;
-  }
+    return daemon.run();  // the server stops before the registry it reads goes
+  });
 }

@@ -6,11 +6,12 @@
 
 #include "config/config_error.hpp"
 #include "config/config_loader.hpp"
-#include "metrics/metrics_server.hpp"
+#include "metrics/metrics_flag.hpp"
 #include "plugin_daemon.hpp"
 #include "plugin_metrics.hpp"
 #include "util/args.hpp"
 #include "util/event_loop.hpp"
+#include "util/guarded_main.hpp"
 #include "util/probe_socket.hpp"
 #include "util/log.hpp"
 
@@ -43,7 +44,7 @@ Exit status: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on bad usage or c
 int main(int argc, char** argv) {
   using namespace kubeaccel;
   blockTerminationSignals();  // before any thread starts
-  try {
+  return guardedMain("kubeaccel-plugin", [&]() -> int {
     Args args(argc, argv, 1, {"config", "kubelet-dir", "agent-dir", "cdi-dir", "metrics-address", "log-level"},
               {"help", "version", "probe"});
     if (args.has("help")) {
@@ -64,35 +65,14 @@ int main(int argc, char** argv) {
     if (!setupLogging("kubeaccel-plugin", args.get("log-level", "info")))
       throw UsageError("--log-level: expected trace, debug, info, warn or error, got '" + args.get("log-level", "") + "'");
     PluginOptions opts;
-    std::unique_ptr<PluginMetrics> metrics;
-    std::unique_ptr<metrics::Server> metricsServer;
-    if (auto address = args.get("metrics-address")) {
-      try {
-        metrics::parseAddress(*address);
-      } catch (const std::invalid_argument& e) {
-        throw UsageError(e.what());
-      }
-      metrics = std::make_unique<PluginMetrics>();
-      metricsServer = std::make_unique<metrics::Server>(*address, metrics->registry());
-      spdlog::info("metrics on http://{}:{}/metrics", metrics::parseAddress(*address).first, metricsServer->port());
-      opts.metrics = metrics.get();
-    }
+    PluginMetrics metrics;
+    auto metricsServer = metrics::serveMetricsFlag(args.get("metrics-address"), metrics.registry());
+    if (metricsServer) opts.metrics = &metrics;
     Config config = loadConfig(args.get("config", ""));
     opts.kubeletDir = args.get("kubelet-dir", opts.kubeletDir);
     opts.agentDir = args.get("agent-dir", opts.agentDir);
     opts.cdiDir = args.get("cdi-dir", opts.cdiDir);
     PluginDaemon daemon(config, opts);
-    int rc = daemon.run();
-    metricsServer.reset();  // before the registry it reads
-    return rc;
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "kubeaccel-plugin: %s\n", e.what());
-    return kExitUsage;
-  } catch (const ConfigError& e) {
-    std::fprintf(stderr, "kubeaccel-plugin: %s\n", e.what());
-    return kExitUsage;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "kubeaccel-plugin: %s\n", e.what());
-    return kExitFailure;
-  }
+    return daemon.run();  // the server stops before the registry it reads goes
+  });
 }
