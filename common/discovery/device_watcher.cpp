@@ -16,7 +16,10 @@ void DeviceWatcher::start() {
   coalesce_ = loop_.makeTimer([this] { flush(); });
   expiry_ = loop_.makeTimer([this] { flush(); });
 
+  auto t0 = std::chrono::steady_clock::now();
   std::vector<Device> found = scanner_.scanAll();
+  spdlog::info("discovered {} device(s) in {} ms", found.size(),
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
   assignIds(found);
   auto now = Inventory::Clock::now();
   for (auto& d : found) inventory_.upsert(std::move(d), now);

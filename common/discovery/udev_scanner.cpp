@@ -23,11 +23,12 @@ std::vector<Device> UdevScanner::scanAll() {
   udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e.get())) {
     UdevDevicePtr dev(udev_device_new_from_syspath(udev_.get(), udev_list_entry_get_name(entry)));
     if (!dev || !isCandidate(dev.get())) continue;
-    const DeviceClass* cls = classify(config_, factsOf(dev.get()));
+    DeviceFacts facts = factsOf(dev.get());
+    const DeviceClass* cls = classify(config_, facts);
     if (!cls) continue;
     if (str(udev_device_get_subsystem(dev.get())) == "accel" && claimedByAncestor(dev.get())) continue;
     if (str(udev_device_get_subsystem(dev.get())) == "usb" && !usb) usb.emplace();
-    if (auto d = read(dev.get(), *cls, usb ? &*usb : nullptr)) out.push_back(std::move(*d));
+    if (auto d = read(dev.get(), facts, *cls, usb ? &*usb : nullptr)) out.push_back(std::move(*d));
   }
   return out;
 }
@@ -47,11 +48,13 @@ std::optional<Device> UdevScanner::claimedOwner(udev_device* dev, const UsbSessi
   bool isAccel = str(udev_device_get_subsystem(dev)) == "accel";
   for (udev_device* d = isAccel ? udev_device_get_parent(dev) : dev; d; d = udev_device_get_parent(d)) {
     if (!isCandidate(d)) continue;
-    if (const DeviceClass* cls = classify(config_, factsOf(d))) return read(d, *cls, usb);
+    DeviceFacts facts = factsOf(d);
+    if (const DeviceClass* cls = classify(config_, facts)) return read(d, facts, *cls, usb);
     if (str(udev_device_get_subsystem(d)) == "pci") break;  // nodes never belong above a PCI function
   }
   if (isAccel)
-    if (const DeviceClass* cls = classify(config_, factsOf(dev))) return read(dev, *cls, usb);
+    if (DeviceFacts facts = factsOf(dev); const DeviceClass* cls = classify(config_, facts))
+      return read(dev, facts, *cls, usb);
   return std::nullopt;
 }
 
@@ -90,12 +93,12 @@ void readUsbDetails(udev_device* dev, const DeviceClass& cls, Device& d, const U
 
 }  // namespace
 
-std::optional<Device> UdevScanner::read(udev_device* dev, const DeviceClass& cls, const UsbSession* usb) {
+std::optional<Device> UdevScanner::read(udev_device* dev, const DeviceFacts& f, const DeviceClass& cls,
+                                        const UsbSession* usb) {
   Device d;
   d.className = cls.name;
   d.syspath = str(udev_device_get_syspath(dev));
-  d.subsystem = str(udev_device_get_subsystem(dev));
-  DeviceFacts f = factsOf(dev);
+  d.subsystem = f.subsystem;
   d.vendor = f.vendor;
   d.product = d.subsystem == "usb" ? f.product : f.device;
   d.serial = f.serial;

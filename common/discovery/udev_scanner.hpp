@@ -8,6 +8,7 @@
 
 #include "config/config.hpp"
 #include "discovery/device.hpp"
+#include "discovery/device_facts.hpp"
 #include "discovery/udev_handles.hpp"
 #include "discovery/usb_details.hpp"
 
@@ -29,7 +30,8 @@ class UdevScanner {
 
  private:
   std::optional<Device> claimedOwner(udev_device* dev, const UsbSession* usb);
-  std::optional<Device> read(udev_device* dev, const DeviceClass& cls, const UsbSession* usb);
+  std::optional<Device> read(udev_device* dev, const DeviceFacts& facts, const DeviceClass& cls,
+                             const UsbSession* usb);
   bool claimedByAncestor(udev_device* dev);
 
   const Config& config_;
