@@ -82,6 +82,7 @@ nlohmann::json toJson(const Config& config, const std::vector<TrackedDevice>& fo
                          {"product", a.device.product},
                          {"bus", a.device.busLocation}});
       if (a.device.usbSpeedMbps > 0) devices.back()["usbSpeedMbps"] = a.device.usbSpeedMbps;
+      if (a.device.usbConfigurations > 0) devices.back()["usbConfigurations"] = a.device.usbConfigurations;
       if (a.slot >= 0) devices.back()["slot"] = a.slot;
     }
   return {{"devices", devices}};

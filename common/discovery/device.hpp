@@ -23,6 +23,7 @@ struct Device {
   std::vector<std::string> nodes;  // host device nodes, sorted
   int numaNode = -1;
   int usbSpeedMbps = 0;      // USB link speed from libusb; 0 when unknown or not USB
+  int usbConfigurations = 0; // bNumConfigurations from libusb; 0 when unknown or not USB
 
   bool operator==(const Device&) const = default;
 };

@@ -82,6 +82,7 @@ void readUsbDetails(udev_device* dev, const DeviceClass& cls, Device& d, const U
   auto details = usb.details(intAttr(dev, "busnum"), intAttr(dev, "devnum"));
   if (!details) return;
   d.usbSpeedMbps = details->speedMbps;
+  d.usbConfigurations = details->configurations;
   if (details->portPath != d.portKey)
     spdlog::debug("{}: libusb port path {} differs from sysfs name {}", d.syspath, details->portPath, d.portKey);
   // An NCS2 or Coral on a USB 2 port runs, but several times slower.

@@ -234,6 +234,7 @@ TEST_F(DiscoveryEdgeTest, UsbSpeedFromLibusbAndASlowPortWarning) {
   json doc = json::parse(out);
   ASSERT_EQ(doc["devices"].size(), 4u);
   EXPECT_EQ(doc["devices"][0]["usbSpeedMbps"], 480);
+  EXPECT_EQ(doc["devices"][0]["usbConfigurations"], 1);
   EXPECT_EQ(doc["devices"][0]["bus"], "usb 1-3");
   EXPECT_NE(err.find("movidius-ncs2 device at 1-3 runs at 480 Mbps: plug it into a USB 3 port"), std::string::npos)
       << err;

@@ -190,6 +190,27 @@ TEST_F(PluginTest, HotplugStormEndsRightWithOneMessagePerChange) {
   EXPECT_EQ(messages % 2, 0) << "changes come in Unhealthy/Healthy pairs and it ends Healthy";
 }
 
+// A Coral USB loads its firmware: 1a6e:089a leaves, 18d1:9302 arrives in the
+// same port (neither has a serial). Same IDs, still Healthy, nothing sent.
+TEST_F(PluginTest, CoralUsbFirmwareLoadKeepsItsIdAndHealth) {
+  const std::string coralUsb = "kubeaccel.io/coral-usb";
+  h.plug("coral-usb-unbooted.umockdev");
+  std::string config = h.writeConfig(R"({"classes": [{"name": "coral-usb", "mode": "agent", "backend": "opencv-cpu",
+    "slots": 2, "reenumerates": true, "match": [{"subsystem": "usb", "vendor": "1a6e", "product": "089a"},
+    {"subsystem": "usb", "vendor": "18d1", "product": "9302"}]}]})");
+  startAgentAndPlugin(config);
+  for (int k = 0; k < 2; ++k) ASSERT_TRUE(waitHealth(coralUsb, "usb-2-1-s" + std::to_string(k), "Healthy"));
+  int updatesBefore = h.kubelet().resources()[coralUsb].updates;
+  h.unplug("/sys/devices/pci0000:d7/0000:d7:00.0/0000:d8:00.0/usb2/2-1");
+  h.plug("coral-usb-booted.umockdev");
+  std::this_thread::sleep_for(300ms);
+  Resources rs = h.kubelet().resources();
+  EXPECT_EQ(idsOf(rs, coralUsb), (std::vector<std::string>{"usb-2-1-s0", "usb-2-1-s1"}));
+  EXPECT_EQ(healthOf(rs, coralUsb, "usb-2-1-s1"), "Healthy");
+  EXPECT_EQ(rs[coralUsb].updates, updatesBefore) << "nothing the kubelet sees changed";
+  EXPECT_EQ(rs[coralUsb].devices[0].numaNodes, std::vector<int64_t>{1});
+}
+
 TEST_F(PluginTest, ReregistersAfterKubeletRestart) {
   h.plug("coral-pcie.umockdev");
   h.plug("movidius-ncs2-unbooted.umockdev");
