@@ -1,0 +1,70 @@
+#pragma once
+// `kubeaccel bench`: load on one slot socket, swept over batch sizes and
+// client counts. The request loop is declared here so that bench/agent_bench
+// measures the very client code the command runs.
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "inference/grpc_service.grpc.pb.h"
+
+namespace kubeaccel {
+
+// `kubeaccel bench --socket unix://PATH --model NAME [--batch 1,8,32] [--concurrency N|1,4,8]
+//  [--duration S] [--warmup S] [--shm] [--csv FILE] [--plot FILE.png]`
+int benchCommand(int argc, char** argv);
+
+// A channel to the slot socket at `socketPath` (a plain path). gRPC gives
+// channels of the same target and arguments one shared connection; with
+// `ownConnection` the channel gets a connection of its own.
+std::shared_ptr<grpc::Channel> benchChannel(const std::string& socketPath, bool ownConnection);
+
+// One client's requests: the same request, sent back to back. The inputs are
+// InferenceClient::randomInputs(meta, batch), made once. With `shm` they and
+// the outputs travel through a system-shared-memory region of this loop's own:
+// a file in the socket's directory, written once and registered once, as a
+// performance client would; the destructor unregisters and removes it.
+class RequestLoop {
+ public:
+  RequestLoop(std::shared_ptr<grpc::Channel> channel, const std::string& socketPath,
+              const inference::ModelMetadataResponse& meta, int batch, bool shm,
+              std::chrono::milliseconds deadline);
+  ~RequestLoop();
+  RequestLoop(const RequestLoop&) = delete;
+  RequestLoop& operator=(const RequestLoop&) = delete;
+
+  // Connects and, with shm, creates and registers the region. Call once, before send().
+  grpc::Status prepare();
+  // One ModelInfer round trip.
+  grpc::Status send();
+  // Output `i` of the last successful send(): raw contents, or the region's bytes.
+  std::string_view output(size_t i) const;
+  int batch() const { return batch_; }
+
+ private:
+  std::unique_ptr<grpc::ClientContext> context() const;
+
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<inference::GRPCInferenceService::Stub> stub_;
+  std::string socketPath_;
+  inference::ModelMetadataResponse meta_;
+  int batch_;
+  bool shm_;
+  std::chrono::milliseconds deadline_;
+  inference::ModelInferRequest request_;
+  inference::ModelInferResponse response_;
+  // The shared-memory region, when shm_.
+  std::string region_, file_;
+  int fd_ = -1;
+  void* map_ = nullptr;
+  size_t mapSize_ = 0;
+  bool registered_ = false;
+  std::vector<std::pair<size_t, size_t>> outputRanges_;  // offset, size per output
+};
+
+}  // namespace kubeaccel
