@@ -86,7 +86,6 @@ int main(int argc, char** argv) {
       report.finding("the first message listed " + std::to_string(r.devices.size()) + " of " + std::to_string(n) +
                      " devices");
     h.stopPlugin(SIGTERM);
-    std::cerr << h.pluginLog();
   } catch (const std::exception& e) {
     std::cerr << "discovery_bench: " << e.what() << "\n";
     return 1;

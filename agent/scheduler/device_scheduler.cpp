@@ -57,6 +57,8 @@ grpc::Status DeviceScheduler::submit(InferJob job) {
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           "this slot's queue is full (" + std::to_string(maxQueued_) + " requests); retry later");
     job.enqueued = InferJob::Clock::now();
+    arrivalGap_ = job.enqueued - lastArrival_;
+    lastArrival_ = job.enqueued;
     lastQueued_[static_cast<size_t>(job.slot)] = job.enqueued;
     slots_[job.slot].push_back(std::move(job));
     ++queued_;
@@ -126,7 +128,9 @@ std::vector<InferJob> DeviceScheduler::takeBatch(std::unique_lock<std::mutex>& l
         took = true;
       }
     }
-    if (preferred(rows) || stopping_ || InferJob::Clock::now() >= waitUntil) break;
+    // A lone client sending one request at a time gains nothing by waiting.
+    bool more = share.size() > 1 || arrivalGap_ < model.config.maxQueueDelay;
+    if (preferred(rows) || stopping_ || !more || InferJob::Clock::now() >= waitUntil) break;
     cv_.wait_until(lock, waitUntil);
   }
   return batch;

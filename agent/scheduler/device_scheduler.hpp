@@ -40,6 +40,10 @@ class DeviceScheduler {
   // is filled, since its next request is usually on its way.
   std::vector<InferJob::Clock::time_point> lastQueued_;
   InferJob::Clock::duration lastRun_{};
+  // The gap between the two latest arrivals on the device: waiting for a
+  // batch to fill only pays when requests come closer than the delay.
+  InferJob::Clock::time_point lastArrival_{};
+  InferJob::Clock::duration arrivalGap_ = InferJob::Clock::duration::max();
   size_t queued_ = 0;
   size_t cursor_ = 0;
   bool stopping_ = false;
