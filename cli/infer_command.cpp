@@ -124,12 +124,17 @@ void printHuman(const std::string& model, const std::vector<ClientTensor>& outpu
   for (const auto& t : outputs) {
     nlohmann::json v = values(t);
     std::cout << "  " << t.name << " " << t.datatype << " " << shapeText(t.shape) << ":";
-    if (t.datatype == "FP32" && v.size() > 10) {
-      std::vector<std::pair<float, size_t>> top;
-      for (size_t i = 0; i < v.size(); ++i) top.push_back({v[i].get<float>(), i});
-      std::partial_sort(top.begin(), top.begin() + 5, top.end(), std::greater<>());
-      std::cout << " top-5";
-      for (int i = 0; i < 5; ++i) std::cout << " " << top[i].second << "=" << std::setprecision(5) << top[i].first;
+    // A [N, K] score tensor: the top 5 of each row (each batch item).
+    size_t rows = t.shape.size() == 2 && t.shape[0] > 0 ? static_cast<size_t>(t.shape[0]) : 1;
+    size_t cols = rows > 0 ? v.size() / rows : 0;
+    if (t.datatype == "FP32" && cols > 10) {
+      for (size_t r = 0; r < rows; ++r) {
+        std::vector<std::pair<float, size_t>> top;
+        for (size_t i = 0; i < cols; ++i) top.push_back({v[r * cols + i].get<float>(), i});
+        std::partial_sort(top.begin(), top.begin() + 5, top.end(), std::greater<>());
+        std::cout << (rows > 1 ? "\n    [" + std::to_string(r) + "]" : std::string()) << " top-5";
+        for (int i = 0; i < 5; ++i) std::cout << " " << top[i].second << "=" << std::setprecision(5) << top[i].first;
+      }
     } else {
       for (const auto& x : v) std::cout << " " << x;
     }
