@@ -91,73 +91,6 @@ Flags:
 
 const std::string kPrefix = "agent: ";
 
-// ---------------------------------------------------------------------------
-// Summary: the rows go to summary.csv through Report; printed here with this
-// benchmark's name.
-
-class Summary {
- public:
-  void info(const std::string& figure, const std::string& value, const std::string& unit) {
-    report_.info(kPrefix + figure, value, unit);
-    rows_.push_back({figure, value, unit, "", ""});
-  }
-  void target(const std::string& figure, const std::string& value, const std::string& unit, const std::string& target,
-              bool met) {
-    report_.target(kPrefix + figure, value, unit, target, met);
-    rows_.push_back({figure, value, unit, target, met ? "yes" : "NO"});
-    if (!met) findings_.push_back("target missed: " + figure + " = " + value + " " + unit + " (target " + target + ")");
-  }
-  void finding(const std::string& text) { findings_.push_back(text); }
-
-  // Writes agent-summary.csv, then summary.csv with its earlier agent rows replaced by these.
-  void write(const std::string& dir) const {
-    std::string mine = dir + "/agent-summary.csv";
-    report_.writeCsv(mine);
-    std::vector<std::string> lines;
-    std::string header = "figure,value,unit,target,met";
-    if (std::ifstream in(dir + "/summary.csv"); in) {
-      std::string line;
-      if (std::getline(in, line)) header = line;
-      while (std::getline(in, line))
-        if (!line.empty() && line.rfind(kPrefix, 0) != 0) lines.push_back(line);
-    }
-    std::ifstream in(mine);
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line))
-      if (!line.empty()) lines.push_back(line);
-    std::ofstream out(dir + "/summary.csv", std::ios::trunc);
-    out << header << "\n";
-    for (const auto& l : lines) out << l << "\n";
-    if (!out) throw std::runtime_error("cannot write " + dir + "/summary.csv");
-  }
-
-  void print() const {
-    size_t w[4] = {6, 5, 4, 6};
-    for (const auto& r : rows_)
-      for (int i = 0; i < 4; ++i) w[i] = std::max(w[i], r[i].size());
-    auto line = [&](const std::array<std::string, 5>& r) {
-      std::printf("  %-*s  %*s  %-*s  %-*s  %s\n", int(w[0]), r[0].c_str(), int(w[1]), r[1].c_str(), int(w[2]),
-                  r[2].c_str(), int(w[3]), r[3].c_str(), r[4].c_str());
-    };
-    std::printf("\n==== agent_bench summary ====\n");
-    line({"figure", "value", "unit", "target", "met"});
-    line({std::string(w[0], '-'), std::string(w[1], '-'), std::string(w[2], '-'), std::string(w[3], '-'), "---"});
-    for (const auto& r : rows_) line(r);
-    if (findings_.empty()) {
-      std::printf("\nfindings: none; every target met\n");
-    } else {
-      std::printf("\nfindings:\n");
-      for (const auto& f : findings_) std::printf("  - %s\n", f.c_str());
-    }
-    std::fflush(stdout);
-  }
-
- private:
-  Report report_;
-  std::vector<std::array<std::string, 5>> rows_;
-  std::vector<std::string> findings_;
-};
 
 // ---------------------------------------------------------------------------
 // The agent process
@@ -481,7 +414,7 @@ std::string parallelFramework() {
 
 int run(const Options& o) {
   fs::create_directories(o.out);
-  Summary summary;
+  Report summary("agent_bench");
   std::printf("agent_bench: OpenCV %s, parallel framework '%s', %d threads (OpenCV defaults, as in the agent); %u CPUs\n",
               CV_VERSION, parallelFramework().c_str(), cv::getNumThreads(), std::thread::hardware_concurrency());
   summary.info("machine: CPUs / OpenCV threads (defaults, agent and baseline)",
@@ -700,7 +633,8 @@ int run(const Options& o) {
     if (m.failures) summary.finding("tiny " + m.name + ": " + std::to_string(m.failures) + " requests failed");
 
   summary.info("machine: 1-minute load average before / after", loadBefore + " / " + loadAverage(), "");
-  summary.write(o.out);
+  summary.writeCsv(o.out + "/agent-summary.csv");
+  summary.mergeInto(o.out + "/summary.csv", kPrefix);
   summary.print();
   std::printf("\nCSV: %s/agent-latency.csv, %s/agent-throughput.csv; summary rows in %s/summary.csv\n", o.out.c_str(),
               o.out.c_str(), o.out.c_str());

@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   if (argc > 1) std::from_chars(argv[1], argv[1] + std::strlen(argv[1]), n);
   std::string out = argc > 2 ? argv[2] : KUBEACCEL_BENCH_RESULTS;
   const std::string resource = "kubeaccel.io/hailo8";
-  kubeaccel::bench::Report report;
+  kubeaccel::bench::Report report("discovery_bench");
   try {
     PluginHarness h;
     h.plug("hailo8.umockdev");  // the bridge and one real-looking card
@@ -92,5 +92,6 @@ int main(int argc, char** argv) {
   }
   report.print();
   report.writeCsv(out + "/discovery.csv");
+  report.mergeInto(out + "/summary.csv", "discovery: ");
   return 0;
 }

@@ -43,12 +43,29 @@ void Report::target(const std::string& figure, const std::string& value, const s
   if (!met) findings_.push_back("target missed: " + figure + " = " + value + " " + unit + " (target " + target + ")");
 }
 
+namespace {
+std::vector<std::string> fields(const Report::Row& r, const std::string& prefix) {
+  std::string met = r.met == Report::Met::Yes ? "yes" : r.met == Report::Met::No ? "no" : "";
+  return {prefix + r.figure, r.value, r.unit, r.target, met};
+}
+}  // namespace
+
 void Report::writeCsv(const std::string& path) const {
   CsvFile csv(path, {"figure", "value", "unit", "target", "met"});
-  for (const auto& r : rows_) {
-    std::string met = r.met == Met::Yes ? "yes" : r.met == Met::No ? "no" : "";
-    csv << std::vector<std::string>{r.figure, r.value, r.unit, r.target, met};
+  for (const auto& r : rows_) csv << fields(r, "");
+}
+
+void Report::mergeInto(const std::string& summaryCsv, const std::string& prefix) const {
+  std::vector<std::string> kept;
+  if (std::ifstream in(summaryCsv); in) {
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line))
+      if (!line.empty() && line.rfind(prefix, 0) != 0) kept.push_back(line);
   }
+  CsvFile csv(summaryCsv, {"figure", "value", "unit", "target", "met"});
+  for (const auto& line : kept) csv << std::vector<std::string>{line};
+  for (const auto& r : rows_) csv << fields(r, prefix);
 }
 
 void Report::print() const {
@@ -64,7 +81,7 @@ void Report::print() const {
     std::printf("  %-*s  %*s  %-*s  %-*s  %s\n", int(wf), f.c_str(), int(wv), v.c_str(), int(wu), u.c_str(), int(wt),
                 t.c_str(), m.c_str());
   };
-  std::printf("\n==== plugin_bench summary ====\n");
+  std::printf("\n==== %s summary ====\n", title_.c_str());
   line("figure", "value", "unit", "target", "met");
   line(std::string(wf, '-'), std::string(wv, '-'), std::string(wu, '-'), std::string(wt, '-'), "---");
   for (const auto& r : rows_) line(r.figure, r.value, r.unit, r.target, text(r.met));

@@ -24,6 +24,8 @@ class CsvFile {
 
 class Report {
  public:
+  explicit Report(std::string title = "plugin_bench") : title_(std::move(title)) {}
+
   enum class Met { Yes, No, NotApplicable };
   struct Row {
     std::string figure, value, unit, target;
@@ -38,9 +40,13 @@ class Report {
   void finding(const std::string& text) { findings_.push_back(text); }
 
   void writeCsv(const std::string& path) const;
+  // Puts these rows, each figure prefixed, into an existing summary CSV in
+  // place of the rows an earlier run wrote there with the same prefix.
+  void mergeInto(const std::string& summaryCsv, const std::string& prefix) const;
   void print() const;
 
  private:
+  std::string title_;
   std::vector<Row> rows_;
   std::vector<std::string> findings_;
 };
