@@ -66,6 +66,33 @@ std::string describe(const KubeletStandin::Resource& r) {
 
 [[noreturn]] void fail(const std::string& what) { throw std::runtime_error("demo: " + what); }
 
+// Builds the demo's image with scripts/build-test-image; false (and why) when
+// podman cannot build or run containers here.
+bool buildDemoImage(PluginHarness& node, const std::string& image, std::string* why) {
+  ::setenv("CONTAINERS_CONF", (std::string(KUBEACCEL_SOURCE_DIR) + "/scripts/containers.conf").c_str(), 0);
+  std::string out, err;
+  try {
+    if (node.run({"/usr/bin/env", "-u", "LD_PRELOAD", "-u", "UMOCKDEV_DIR", "podman", "--version"}, &out, &err) != 0) {
+      *why = "podman is not installed";
+      return false;
+    }
+    if (node.run({std::string(KUBEACCEL_SOURCE_DIR) + "/scripts/build-test-image", KUBEACCEL_BUILD_DIR, image}, &out,
+                 &err) != 0) {
+      *why = "the image did not build: " + err.substr(0, 200);
+      return false;
+    }
+    if (node.run({"/usr/bin/env", "-u", "LD_PRELOAD", "-u", "UMOCKDEV_DIR", "podman", "run", "--rm", "--network=none", image,
+                  "--version"}, &out, &err) != 0) {
+      *why = "podman cannot run containers: " + err.substr(0, 200);
+      return false;
+    }
+  } catch (const std::exception& e) {
+    *why = e.what();
+    return false;
+  }
+  return true;
+}
+
 int runDemo() {
   setupLogging("kubeaccel", "warn");
   std::cout << "kubeaccel demo: simulated accelerators, the real plugin, a local kubelet stand-in\n";
@@ -133,21 +160,57 @@ int runDemo() {
   for (const auto& d : cardResp.container_responses(0).devices())
     say("the card's pod gets device " + d.host_path() + " (" + d.permissions() + ")");
 
-  step(4, "The pod's process runs inference through its slot socket");
-  // No container runtime here: a plain process stands in for the pod and uses
-  // the host side of its mount (issue 5 brings podman).
-  std::string slotDir = c.mounts(0).host_path();
-  say("(a plain process stands in for the container and connects through the host side of its mount, " + slotDir + ")");
-  std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  for (const char* mode : {"", "--shm"}) {
-    std::vector<std::string> argv = {self, "infer", "--socket", "unix://" + slotDir + "/inference.sock", "--model",
-                                     "squeezenet"};
-    if (*mode) argv.push_back(mode);
+  step(4, "The pod's container runs inference through its slot socket");
+  std::string image = "localhost/kubeaccel-demo:dev";
+  std::string why;
+  if (buildDemoImage(node, image, &why)) {
+    say("image " + image + ", built FROM scratch from this build's binaries (no registry)");
+    // The AllocateResponse, as a container runtime would apply it, and nothing more.
+    // podman runs outside umockdev's preload: it must see the real /sys.
+    std::vector<std::string> podman = {"/usr/bin/env", "-u", "LD_PRELOAD", "-u", "UMOCKDEV_DIR", "podman", "run",
+                                       "--rm", "--network=none", "--cap-drop=ALL",
+                                       "--security-opt", "no-new-privileges", "--read-only", "--user", "65534:65534"};
+    for (const auto& m : c.mounts())
+      podman.push_back("-v"), podman.push_back(m.host_path() + ":" + m.container_path() + (m.read_only() ? ":ro" : ""));
+    for (const auto& [k, v] : c.envs()) podman.push_back("-e"), podman.push_back(k + "=" + v);
+    podman.push_back(image);
+    std::string shown;
+    for (size_t i = 5; i + 1 < podman.size(); ++i) shown += (shown.empty() ? "" : " ") + podman[i];
+    say("$ " + shown + " ...");
+    for (const char* mode : {"", "--shm"}) {
+      std::vector<std::string> argv = podman;
+      argv.insert(argv.end(), {"infer", "--model", "squeezenet"});
+      if (*mode) argv.push_back(mode);
+      std::string out, err;
+      if (int rc = node.run(argv, &out, &err); rc != 0)
+        fail("the container's kubeaccel infer failed (exit " + std::to_string(rc) + "): " + err + out);
+      say(std::string("kubeaccel infer --model squeezenet ") + mode + " (in the container):");
+      std::istringstream lines(out);
+      for (std::string line; std::getline(lines, line);) say("  " + line);
+    }
     std::string out, err;
-    if (node.run(argv, &out, &err) != 0) fail(std::string("kubeaccel infer failed: ") + err);
-    say(std::string("kubeaccel infer --model squeezenet ") + mode + ":");
-    std::istringstream lines(out);
-    for (std::string line; std::getline(lines, line);) say("  " + line);
+    std::vector<std::string> outsider = {"/usr/bin/env", "-u", "LD_PRELOAD", "-u", "UMOCKDEV_DIR", "podman", "run",
+                                         "--rm", "--network=none", image, "infer", "--socket",
+                                         "unix:///run/kubeaccel/inference.sock", "--model", "squeezenet"};
+    bool reached = node.run(outsider, &out, &err) == 0;
+    say(reached ? "!! a container without the mount reached the agent" : "a container without the mount cannot reach the agent");
+    if (reached) fail("a container without the slot mount reached the agent");
+  } else {
+    // No container runtime: a plain process stands in for the pod and uses the host side of its mount.
+    std::string slotDir = c.mounts(0).host_path();
+    say("podman is not usable here (" + why + "): a plain process stands in for the container,");
+    say("connecting through the host side of its mount, " + slotDir);
+    std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+    for (const char* mode : {"", "--shm"}) {
+      std::vector<std::string> argv = {self, "infer", "--socket", "unix://" + slotDir + "/inference.sock", "--model",
+                                       "squeezenet"};
+      if (*mode) argv.push_back(mode);
+      std::string out, err;
+      if (node.run(argv, &out, &err) != 0) fail(std::string("kubeaccel infer failed: ") + err);
+      say(std::string("kubeaccel infer --model squeezenet ") + mode + ":");
+      std::istringstream lines(out);
+      for (std::string line; std::getline(lines, line);) say("  " + line);
+    }
   }
 
   step(5, "Teardown");
