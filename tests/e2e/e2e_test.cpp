@@ -209,13 +209,6 @@ class PodmanEnvironment : public ::testing::Environment {
 
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new PodmanEnvironment);
 
-std::string healthOf(const Resources& rs, const std::string& resource, const std::string& id) {
-  auto it = rs.find(resource);
-  if (it == rs.end()) return "";
-  for (const auto& d : it->second.devices)
-    if (d.id == id) return d.health;
-  return "";
-}
 
 // The podman flags for one container of an AllocateResponse, exactly:
 // each Mount -> -v host:container[:ro], each DeviceSpec -> --device

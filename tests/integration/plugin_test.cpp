@@ -27,14 +27,6 @@ const std::string kCoralPcieSyspath = "/sys/devices/pci0000:00/0000:00:1c.0/0000
 const std::string kHailoSyspath = "/sys/devices/pci0000:00/0000:00:1c.4/0000:04:00.0";
 const std::string kNcs2Syspath = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3";
 
-// Health of `id` in `resource` as the kubelet sees it; "" when absent.
-std::string healthOf(const Resources& rs, const std::string& resource, const std::string& id) {
-  auto it = rs.find(resource);
-  if (it == rs.end()) return "";
-  for (const auto& d : it->second.devices)
-    if (d.id == id) return d.health;
-  return "";
-}
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -43,13 +35,6 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-std::vector<std::string> idsOf(const Resources& rs, const std::string& resource) {
-  std::vector<std::string> out;
-  auto it = rs.find(resource);
-  if (it != rs.end())
-    for (const auto& d : it->second.devices) out.push_back(d.id);
-  return out;
-}
 
 class PluginTest : public ::testing::Test {
  protected:

@@ -243,4 +243,21 @@ grpc::Status KubeletStandin::preStartContainer(const std::string& resource, cons
   return stub->PreStartContainer(&ctx, req, &resp);
 }
 
+std::string healthOf(const std::map<std::string, KubeletStandin::Resource>& rs, const std::string& resource,
+                     const std::string& id) {
+  auto it = rs.find(resource);
+  if (it == rs.end()) return "";
+  for (const auto& d : it->second.devices)
+    if (d.id == id) return d.health;
+  return "";
+}
+
+std::vector<std::string> idsOf(const std::map<std::string, KubeletStandin::Resource>& rs,
+                               const std::string& resource) {
+  std::vector<std::string> out;
+  if (auto it = rs.find(resource); it != rs.end())
+    for (const auto& d : it->second.devices) out.push_back(d.id);
+  return out;
+}
+
 }  // namespace kubeaccel::testing

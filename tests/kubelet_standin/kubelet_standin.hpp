@@ -93,4 +93,11 @@ class KubeletStandin {
   int failRegistrations_ = 0;
 };
 
+// Health of `id` in `resource` as the kubelet sees it; "" when absent.
+std::string healthOf(const std::map<std::string, KubeletStandin::Resource>& rs, const std::string& resource,
+                     const std::string& id);
+// The IDs the kubelet knows for `resource`, in the plugin's order.
+std::vector<std::string> idsOf(const std::map<std::string, KubeletStandin::Resource>& rs,
+                               const std::string& resource);
+
 }  // namespace kubeaccel::testing
