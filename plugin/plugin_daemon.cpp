@@ -76,16 +76,18 @@ int PluginDaemon::run() {
 
 void PluginDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
   if (&devices != &devices_) devices_ = devices;
+  std::map<std::string, ResourceState::Devices> byClass;
   std::map<std::string, std::string> slots;  // every agent-mode slot: ID -> its socket
-  for (const auto& cls : config_.classes)
+  for (const auto& cls : config_.classes) {
+    auto& advertised = byClass[cls.name] = advertise(cls, devices_);
     if (cls.mode == Mode::Agent)
-      for (const auto& a : advertise(cls, devices_))
-        slots[a.id] = slotDirectory(options_.agentDir, cls.name, a) + "/inference.sock";
+      for (const auto& a : advertised) slots[a.id] = slotDirectory(options_.agentDir, cls.name, a) + "/inference.sock";
+  }
   agentHealth_->watch(slots);
 
   bool added = false;
   for (const auto& cls : config_.classes) {
-    auto advertised = advertise(cls, devices_);
+    auto advertised = std::move(byClass[cls.name]);
     if (cls.mode == Mode::Agent) applyAgentHealth(cls, advertised);
     auto it = resources_.find(cls.name);
     bool fresh = it == resources_.end();
