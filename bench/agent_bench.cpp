@@ -55,6 +55,7 @@
 #include "bench_command.hpp"
 #include "inference_client.hpp"
 #include "report.hpp"
+#include "util/read_file.hpp"
 #include "stats.hpp"
 #include "util/args.hpp"
 
@@ -95,12 +96,7 @@ const std::string kPrefix = "agent: ";
 // ---------------------------------------------------------------------------
 // The agent process
 
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+std::string readFile(const std::string& path) { return kubeaccel::readFile(path).value_or(""); }
 
 std::string trim(std::string s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();

@@ -13,6 +13,7 @@
 
 #include "inference_client.hpp"
 #include "util/args.hpp"
+#include "util/read_file.hpp"
 
 namespace kubeaccel {
 namespace {
@@ -48,11 +49,9 @@ int intFlag(const Args& args, const std::string& name, int fallback, int max) {
 }
 
 std::string readAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError("--input: cannot read " + path + ": " + std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  auto text = readFile(path);
+  if (!text) throw UsageError("--input: cannot read " + path + ": " + std::strerror(errno));
+  return std::move(*text);
 }
 
 std::vector<ClientTensor> inputsFromFile(const std::string& path, const inference::ModelMetadataResponse& meta) {

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "backend/onnx_signature.hpp"
+#include "util/read_file.hpp"
 
 namespace kubeaccel::agent {
 namespace {
@@ -86,11 +87,9 @@ class Model final : public LoadedModel {
 std::string OpenCvCpuBackend::platform() const { return std::string("CPU (OpenCV DNN ") + CV_VERSION + ")"; }
 
 std::unique_ptr<LoadedModel> OpenCvCpuBackend::load(const std::string& modelFile, const ModelConfig& config) {
-  std::ifstream in(modelFile, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read " + modelFile);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string bytes = ss.str();
+  auto file = readFile(modelFile);
+  if (!file) throw std::runtime_error("cannot read " + modelFile + ": " + std::strerror(errno));
+  std::string bytes = std::move(*file);
   OnnxSignature sig = readOnnxSignature(bytes);
   auto inputs = select(sig.inputs, config.inputNames, "input");
   auto outputs = select(sig.outputs, config.outputNames, "output");

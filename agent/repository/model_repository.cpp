@@ -1,8 +1,12 @@
 #include "repository/model_repository.hpp"
 
+#include "util/read_file.hpp"
+
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -26,12 +30,6 @@ int newestVersion(const fs::path& modelDir) {
   return best;
 }
 
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -70,8 +68,12 @@ ModelIndexEntry ModelRepository::load(const std::string& name) {
     auto model = std::make_shared<ServedModel>();
     model->name = name;
     model->version = result.version;
-    if (fs::exists(modelDir / "config.json"))
-      model->config = parseModelConfig(readFile(modelDir / "config.json"), (modelDir / "config.json").string());
+    std::string configPath = (modelDir / "config.json").string();
+    if (fs::exists(configPath)) {
+      auto text = readFile(configPath);
+      if (!text) throw std::runtime_error(configPath + ": cannot read: " + std::strerror(errno));
+      model->config = parseModelConfig(*text, configPath);
+    }
     fs::path file = modelDir / std::to_string(result.version) / "model.onnx";
     model->loaded = backend_->load(file.string(), model->config);
     model->stats = stats;

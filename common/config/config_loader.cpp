@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config_error.hpp"
+#include "util/read_file.hpp"
 
 namespace kubeaccel {
 namespace {
@@ -208,11 +209,9 @@ Config parseConfig(const std::string& json_text, const std::string& origin) {
 
 Config loadConfig(const std::string& path) {
   if (path.empty()) return parseConfig("{}");
-  std::ifstream in(path);
-  if (!in) throw ConfigError("config " + path + ": cannot read: " + std::strerror(errno));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parseConfig(ss.str(), "config " + path);
+  auto text = readFile(path);
+  if (!text) throw ConfigError("config " + path + ": cannot read: " + std::strerror(errno));
+  return parseConfig(*text, "config " + path);
 }
 
 }  // namespace kubeaccel

@@ -57,12 +57,6 @@ const std::string kContainersConf = KUBEACCEL_E2E_SCRIPTS_DIR "/containers.conf"
 const std::vector<std::string> kLockdown = {"--network=none", "--cap-drop=ALL", "--security-opt",
                                             "no-new-privileges", "--read-only", "--user", "65534:65534"};
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();

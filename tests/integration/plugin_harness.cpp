@@ -1,5 +1,7 @@
 #include "plugin_harness.hpp"
 
+#include "util/read_file.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -22,6 +24,8 @@ extern char** environ;
 
 namespace kubeaccel::testing {
 namespace fs = std::filesystem;
+
+std::string slurp(const std::string& path) { return readFile(path).value_or(""); }
 
 namespace {
 
@@ -54,13 +58,6 @@ pid_t spawn(const std::vector<std::string>& argv, const std::string& logPath, st
     ::_exit(127);
   }
   return pid;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 int waitExit(pid_t pid) {

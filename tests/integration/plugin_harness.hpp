@@ -18,6 +18,9 @@ typedef struct _UMockdevTestbed UMockdevTestbed;
 
 namespace kubeaccel::testing {
 
+// A file's text; "" when it cannot be read (a log not yet written).
+std::string slurp(const std::string& path);
+
 class PluginHarness {
  public:
   // Simulated: a umockdev testbed (the process must run under umockdev-wrapper).

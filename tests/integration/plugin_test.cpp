@@ -28,12 +28,6 @@ const std::string kHailoSyspath = "/sys/devices/pci0000:00/0000:00:1c.4/0000:04:
 const std::string kNcs2Syspath = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3";
 
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 
 class PluginTest : public ::testing::Test {
