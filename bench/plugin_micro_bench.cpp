@@ -92,8 +92,8 @@ void BM_ContainerAllocation(benchmark::State& state) {
   cls.mode = agent ? Mode::Agent : Mode::Device;
   cls.slots = agent ? 4 : 1;
   AdvertisedDevice d;
-  d.id = agent ? "03e72485-s0" : "0000-5e-00.0";
-  d.physicalId = agent ? "03e72485" : "0000-5e-00.0";
+  d.id = agent ? "usb-1-3-s0" : "0000-5e-00.0";
+  d.physicalId = agent ? "usb-1-3" : "0000-5e-00.0";
   d.slot = agent ? 0 : -1;
   d.numaNode = 1;
   d.device.className = cls.name;

@@ -125,10 +125,11 @@ int runDemo() {
   say("registered in " + std::to_string(msSince(t0)) + " ms; the stand-in dialled back and opened ListAndWatch:");
   say("  " + kNcs2 + ": " + describe(rs[kNcs2]));
   say("  " + kCoral + ": " + describe(rs[kCoral]));
-  say("the stick's firmware boots: it leaves as 03e7:2485 and comes back as 03e7:f63b");
+  say("the stick's firmware boots: it leaves port 1-3 as 03e7:2485 (480 Mbps) and comes back as 03e7:f63b");
+  say("at 5000 Mbps on port 2-1, the USB 3 half of the same socket (usb1-port3 and usb2-port1 are peers)");
   int updates = rs[kNcs2].updates;
   node.unplug("/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3");
-  node.plug("movidius-ncs2-booted.umockdev");
+  node.plug("movidius-ncs2-booted-usb3.umockdev");
   std::this_thread::sleep_for(200ms);
   rs = node.kubelet().resources();
   say("  " + kNcs2 + ": " + describe(rs[kNcs2]));

@@ -6,7 +6,6 @@
 
 #include "config/config_loader.hpp"
 #include "discovery/advertisement.hpp"
-#include "discovery/identity.hpp"
 #include "discovery/udev_scanner.hpp"
 #include "util/log.hpp"
 
@@ -17,7 +16,8 @@ constexpr const char* kHelp = R"(Usage: kubeaccel devices [--config FILE] [--jso
 
 Lists the accelerators discovery sees on this node now, as kubeaccel-plugin
 would advertise them: resource, ID, health, mode, device nodes, NUMA node,
-vendor:product and where the device sits on the bus. Agent-mode devices are
+vendor:product and where the device sits on the bus; for an Unhealthy device,
+why ("problem" in --json). Agent-mode devices are
 shown once per slot in --json and once per device, with their slot count, in
 the table. Uses the same catalog and discovery code as the plugin.
 
@@ -51,6 +51,9 @@ void printDeviceTable(std::ostream& out, const Config& config, const std::vector
     out << indent << "No accelerators found (" << config.classes.size() << " classes in the catalog).\n";
     return;
   }
+  std::vector<std::string> problems;
+  for (const auto& t : found)
+    if (!t.device.problem.empty()) problems.push_back(t.device.className + " " + t.device.id + ": " + t.device.problem);
   std::vector<size_t> width(rows[0].size(), 0);
   for (const auto& r : rows)
     for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
@@ -62,6 +65,8 @@ void printDeviceTable(std::ostream& out, const Config& config, const std::vector
     }
     out << "\n";
   }
+  if (!problems.empty()) out << indent << "\n" << indent << "Unhealthy because:\n";
+  for (const auto& p : problems) out << indent << "  " << p << "\n";
 }
 
 namespace {
@@ -84,6 +89,7 @@ nlohmann::json toJson(const Config& config, const std::vector<TrackedDevice>& fo
       if (a.device.usbSpeedMbps > 0) devices.back()["usbSpeedMbps"] = a.device.usbSpeedMbps;
       if (a.device.usbConfigurations > 0) devices.back()["usbConfigurations"] = a.device.usbConfigurations;
       if (a.slot >= 0) devices.back()["slot"] = a.slot;
+      if (!a.device.problem.empty()) devices.back()["problem"] = a.device.problem;
     }
   return {{"devices", devices}};
 }
@@ -93,9 +99,11 @@ nlohmann::json toJson(const Config& config, const std::vector<TrackedDevice>& fo
 std::vector<TrackedDevice> discoverNow(const Config& config) {
   UdevScanner scanner(config);
   std::vector<Device> devices = scanner.scanAll();
-  assignIds(devices);
   std::vector<TrackedDevice> found;
-  for (auto& d : devices) found.push_back({std::move(d), true});
+  for (auto& d : devices) {
+    bool healthy = d.problem.empty();
+    found.push_back({std::move(d), healthy});
+  }
   return found;
 }
 

@@ -15,6 +15,9 @@ std::string cdiDeviceName(const std::string& kind, const std::string& id) { retu
 nlohmann::json cdiSpec(const std::string& kind, const std::vector<AdvertisedDevice>& devices) {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& d : devices) {
+    // A device without its nodes would start a container without its accelerator;
+    // Allocate refuses it, and the spec does not describe it.
+    if (d.device.nodes.empty() || !d.device.problem.empty()) continue;
     nlohmann::json nodes = nlohmann::json::array();
     for (const auto& n : d.device.nodes) nodes.push_back({{"path", n}, {"permissions", "rw"}});
     list.push_back({{"name", d.id},

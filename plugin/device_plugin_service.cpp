@@ -198,6 +198,12 @@ grpc::Status DevicePluginService::allocate(const v1beta1::AllocateRequest& req, 
         spdlog::warn("{}: refused Allocate of unhealthy device {}", resource_, id);
         return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, where + ": device '" + id + "' is Unhealthy");
       }
+      // A container that asked for a device must get its nodes, never start without them.
+      if (cls_.mode == Mode::Device && it->second->device.nodes.empty()) {
+        spdlog::warn("{}: refused Allocate of device {}: it has no device node", resource_, id);
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            where + ": device '" + id + "' has no device node");
+      }
       devices.push_back(it->second);
     }
     AllocationPaths paths = paths_;

@@ -23,13 +23,18 @@ std::string socketName(const DeviceClass& cls) { return "kubeaccel-" + cls.name 
 
 void logHealthChanges(const std::string& resource, const ResourceState::Devices& before,
                       const ResourceState::Devices& after) {
-  std::map<std::string, bool> was, now;  // by advertised ID (a slot has its own health)
+  std::map<std::string, bool> was;  // by advertised ID (a slot has its own health)
   std::set<std::string> wasPhysical, nowPhysical;
   for (const auto& d : before) was[d.id] = d.healthy, wasPhysical.insert(d.physicalId);
-  for (const auto& d : after) now[d.id] = d.healthy, nowPhysical.insert(d.physicalId);
-  for (const auto& [id, healthy] : now)
-    if (auto w = was.find(id); w != was.end() && w->second != healthy)
-      spdlog::info("{}: device {} is now {}", resource, id, healthy ? "Healthy" : "Unhealthy");
+  for (const auto& d : after) {
+    nowPhysical.insert(d.physicalId);
+    if (auto w = was.find(d.id); w != was.end() && w->second != d.healthy) {
+      if (d.healthy || d.device.problem.empty())
+        spdlog::info("{}: device {} is now {}", resource, d.id, d.healthy ? "Healthy" : "Unhealthy");
+      else
+        spdlog::warn("{}: device {} is now Unhealthy: {}", resource, d.id, d.device.problem);
+    }
+  }
   for (const auto& id : wasPhysical)
     if (!nowPhysical.count(id)) spdlog::info("{}: device {} dropped", resource, id);
 }

@@ -9,18 +9,23 @@ namespace kubeaccel {
 struct Device {
   std::string className;
   std::string id;            // stable across re-enumeration; filename-safe
-  std::string syspath;       // where the kernel has it right now
+  std::string syspath;       // where the kernel has it right now (a card: its lowest function)
+  // Every sysfs device it is made of: the PCI functions of one card (same
+  // domain:bus:device), else just `syspath`. Sorted.
+  std::vector<std::string> members;
   std::string subsystem;     // "usb", "pci", "accel"
   std::string vendor;        // 4 hex digits
   std::string product;       // USB idProduct or PCI device ID
-  std::string busLocation;   // "usb 1-2.3", "pci 0000:3b:00.0"
-  std::string portKey;       // what identifies the slot it sits in: USB port path, PCI address
-  std::string serial;        // empty when the device has none
-  // Whether the serial may name the device. Not for a class that
-  // re-enumerates: its serial changes with the firmware state (an NCS2 reports
-  // 03e72485 until it boots), so only the port survives a restart.
-  bool serialNamesIt = true;
+  std::string busLocation;   // where it is now: "usb 2-1", "pci 0000:3b:00.0"
+  // Where it sits, which names it (see identity.hpp): the physical USB socket's
+  // port path (the USB 2 half of a USB 2/USB 3 pair), the address of a card's
+  // lowest PCI function, or an accel device's parent.
+  std::string portKey;
+  std::string serial;        // empty when the device has none; shown, never part of the ID
   std::vector<std::string> nodes;  // host device nodes, sorted
+  // Why it cannot be used now ("no device node: no driver is bound"); empty
+  // when nothing is missing. A device with a problem is advertised Unhealthy.
+  std::string problem;
   int numaNode = -1;
   int usbSpeedMbps = 0;      // USB link speed from libusb; 0 when unknown or not USB
   int usbConfigurations = 0; // bNumConfigurations from libusb; 0 when unknown or not USB

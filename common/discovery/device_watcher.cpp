@@ -3,8 +3,6 @@
 #include <spdlog/spdlog.h>
 
 
-#include "discovery/identity.hpp"
-
 namespace kubeaccel {
 
 DeviceWatcher::DeviceWatcher(const Config& config, EventLoop& loop, Listener listener)
@@ -20,9 +18,11 @@ void DeviceWatcher::start() {
   std::vector<Device> found = scanner_.scanAll();
   spdlog::info("discovered {} device(s) in {} ms", found.size(),
                std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count());
-  assignIds(found);
   auto now = Inventory::Clock::now();
-  for (auto& d : found) inventory_.upsert(std::move(d), now);
+  for (auto& d : found) {
+    if (!d.problem.empty()) spdlog::warn("{} device {} at {}: {}", d.className, d.id, d.busLocation, d.problem);
+    inventory_.upsert(std::move(d), now);
+  }
   loop_.watchFd(monitor_->fd(), [this] { onUevents(); });
   flush();
 }
@@ -36,12 +36,17 @@ void DeviceWatcher::apply(const Uevent& ev) {
   auto now = Inventory::Clock::now();
   if (ev.action == "remove") {
     if (const Device* gone = inventory_.presentAt(ev.syspath)) {
+      // One function of a card went: the card is what its other functions make.
+      for (const auto& member : gone->members)
+        if (member != ev.syspath)
+          if (auto d = scanner_.resolve(member, ev.syspath)) return upsert(std::move(*d));
       const DeviceClass* c = config_.findClass(gone->className);
       spdlog::info("device removed: {} {} from {}", gone->className, gone->id, gone->busLocation);
       inventory_.remove(ev.syspath, c && c->reenumerates, now);
     } else if (auto owner = inventory_.ownerOf(ev.syspath)) {
-      // One of a device's node-carrying children went: re-read the device.
-      if (auto d = scanner_.resolve(*owner)) upsert(std::move(*d));
+      // One of a device's node-carrying children went: re-read the device
+      // without it (sysfs may still show it).
+      if (auto d = scanner_.resolve(*owner, ev.syspath)) upsert(std::move(*d));
     }
     return;
   }
@@ -54,11 +59,18 @@ void DeviceWatcher::apply(const Uevent& ev) {
 }
 
 void DeviceWatcher::upsert(Device d) {
-  d.id = stableId(d, !d.serial.empty() && !inventory_.serialTaken(d.serial, d.syspath));
-  bool known = inventory_.presentAt(d.syspath) != nullptr;
-  std::string cls = d.className, id = d.id, where = d.busLocation;
+  const Device* before = inventory_.presentAt(d.syspath);
+  std::string problemBefore = before ? before->problem : "";
+  bool known = before != nullptr;
+  std::string cls = d.className, id = d.id, where = d.busLocation, problem = d.problem;
   if (inventory_.upsert(std::move(d), Inventory::Clock::now()) && !known)
     spdlog::info("device added: {} {} at {}", cls, id, where);
+  if (problem != problemBefore) {
+    if (!problem.empty())
+      spdlog::warn("{} device {} at {}: {}", cls, id, where, problem);
+    else if (known)
+      spdlog::info("{} device {} at {}: usable again", cls, id, where);
+  }
 }
 
 void DeviceWatcher::flush() {

@@ -1,9 +1,26 @@
 #include "discovery/identity.hpp"
 
 #include <cctype>
-#include <map>
+#include <charconv>
 
 namespace kubeaccel {
+namespace {
+
+bool allDigits(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!std::isdigit(static_cast<unsigned char>(c))) return false;
+  return true;
+}
+
+// "2-1" -> 2; -1 when the path does not start with a bus number.
+long busOf(const std::string& portPath) {
+  long bus = -1;
+  auto [ptr, ec] = std::from_chars(portPath.data(), portPath.data() + portPath.size(), bus);
+  return ec == std::errc() && ptr != portPath.data() && *ptr == '-' ? bus : -1;
+}
+
+}  // namespace
 
 std::string filenameSafe(const std::string& s) {
   std::string out = s;
@@ -14,17 +31,29 @@ std::string filenameSafe(const std::string& s) {
   return out;
 }
 
-std::string stableId(const Device& d, bool serialUsable) {
-  if (serialUsable && d.serialNamesIt && !d.serial.empty()) return filenameSafe(d.serial);
+std::string stableId(const Device& d) {
   if (d.subsystem == "usb") return "usb-" + filenameSafe(d.portKey);
   return filenameSafe(d.portKey);
 }
 
-void assignIds(std::vector<Device>& devices) {
-  std::map<std::string, int> serialCount;
-  for (const auto& d : devices)
-    if (!d.serial.empty()) ++serialCount[d.serial];
-  for (auto& d : devices) d.id = stableId(d, !d.serial.empty() && serialCount[d.serial] == 1);
+std::optional<std::string> usbPortPathOfPortName(const std::string& name) {
+  auto at = name.rfind("-port");
+  if (at == std::string::npos || at == 0) return std::nullopt;
+  std::string hub = name.substr(0, at), port = name.substr(at + 5);
+  if (!allDigits(port)) return std::nullopt;
+  if (hub.rfind("usb", 0) == 0) {
+    std::string bus = hub.substr(3);
+    return allDigits(bus) ? std::optional(bus + "-" + port) : std::nullopt;
+  }
+  if (busOf(hub) < 0) return std::nullopt;
+  return hub + "." + port;
+}
+
+std::string usbSocketPath(const std::string& portPath, const std::optional<std::string>& peerPortPath) {
+  if (!peerPortPath) return portPath;
+  long mine = busOf(portPath), peer = busOf(*peerPortPath);
+  if (peer < 0 || (mine >= 0 && mine <= peer)) return portPath;
+  return *peerPortPath;
 }
 
 }  // namespace kubeaccel

@@ -4,37 +4,46 @@
 
 namespace kubeaccel {
 
+namespace {
+
+bool hasMember(const Device& d, const std::string& syspath) {
+  return std::find(d.members.begin(), d.members.end(), syspath) != d.members.end();
+}
+
+bool sharesMember(const Device& a, const Device& b) {
+  return std::any_of(a.members.begin(), a.members.end(), [&](const std::string& m) { return hasMember(b, m); });
+}
+
+}  // namespace
+
 bool Inventory::upsert(Device d, Clock::time_point now) {
   (void)now;
   bool changed = false;
   // A device of another class at this syspath is gone (it changed identity).
   std::erase_if(byId_, [&](const auto& kv) {
     const Device& old = kv.second.tracked.device;
-    bool stale = kv.second.present && old.syspath == d.syspath && old.className != d.className;
+    bool stale = kv.second.present && old.className != d.className && sharesMember(old, d);
     changed |= stale;
     return stale;
   });
-  if (!byId_.count(d.id)) {
-    // The same class in the same port is the same device: a stick whose
-    // firmware booted, or whose serial became readable. sysfs may already show
-    // the new device while the old one's removal is still being processed, so
-    // this holds whether or not the old entry is marked gone yet.
-    for (const auto& [id, e] : byId_) {
+  if (!byId_.count({d.className, d.id})) {
+    for (const auto& [key, e] : byId_) {
       const Device& old = e.tracked.device;
-      if (old.className == d.className && old.portKey == d.portKey) {
-        d.id = id;
+      if (e.present && old.className == d.className && sharesMember(old, d)) {
+        d.id = key.second;
         break;
       }
     }
   }
-  auto it = byId_.find(d.id);
+  bool healthy = d.problem.empty();
+  Key key{d.className, d.id};
+  auto it = byId_.find(key);
   if (it == byId_.end()) {
-    std::string id = d.id;
-    byId_.emplace(std::move(id), Entry{TrackedDevice{std::move(d), true}, true, {}});
+    byId_.emplace(std::move(key), Entry{TrackedDevice{std::move(d), healthy}, true, {}});
     return true;
   }
   Entry& e = it->second;
-  TrackedDevice updated{std::move(d), true};
+  TrackedDevice updated{std::move(d), healthy};
   changed |= !(e.tracked == updated) || !e.present;
   e.tracked = std::move(updated);
   e.present = true;
@@ -43,7 +52,7 @@ bool Inventory::upsert(Device d, Clock::time_point now) {
 
 bool Inventory::remove(const std::string& syspath, bool reenumerates, Clock::time_point now) {
   for (auto& [id, e] : byId_) {
-    if (!e.present || e.tracked.device.syspath != syspath) continue;
+    if (!e.present || !hasMember(e.tracked.device, syspath)) continue;
     e.present = false;
     e.goneAt = now;
     bool wasHealthy = e.tracked.healthy;
@@ -66,25 +75,19 @@ std::optional<Inventory::Clock::time_point> Inventory::nextExpiry() const {
   return next;
 }
 
-bool Inventory::serialTaken(const std::string& serial, const std::string& syspath) const {
-  return std::any_of(byId_.begin(), byId_.end(), [&](const auto& kv) {
-    const Device& d = kv.second.tracked.device;
-    return kv.second.present && d.serial == serial && d.syspath != syspath;
-  });
-}
-
 const Device* Inventory::presentAt(const std::string& syspath) const {
   for (const auto& [id, e] : byId_)
-    if (e.present && e.tracked.device.syspath == syspath) return &e.tracked.device;
+    if (e.present && hasMember(e.tracked.device, syspath)) return &e.tracked.device;
   return nullptr;
 }
 
 std::optional<std::string> Inventory::ownerOf(const std::string& syspath) const {
   for (const auto& [id, e] : byId_) {
-    const std::string& owner = e.tracked.device.syspath;
-    if (e.present && syspath.size() > owner.size() && syspath.compare(0, owner.size(), owner) == 0 &&
-        syspath[owner.size()] == '/')
-      return owner;
+    if (!e.present) continue;
+    for (const std::string& owner : e.tracked.device.members)
+      if (syspath.size() > owner.size() && syspath.compare(0, owner.size(), owner) == 0 &&
+          syspath[owner.size()] == '/')
+        return owner;
   }
   return std::nullopt;
 }
@@ -92,10 +95,7 @@ std::optional<std::string> Inventory::ownerOf(const std::string& syspath) const 
 std::vector<TrackedDevice> Inventory::snapshot() const {
   std::vector<TrackedDevice> out;
   out.reserve(byId_.size());
-  for (const auto& [id, e] : byId_) out.push_back(e.tracked);
-  std::sort(out.begin(), out.end(), [](const TrackedDevice& a, const TrackedDevice& b) {
-    return std::tie(a.device.className, a.device.id) < std::tie(b.device.className, b.device.id);
-  });
+  for (const auto& [key, e] : byId_) out.push_back(e.tracked);  // sorted by class, then ID
   return out;
 }
 

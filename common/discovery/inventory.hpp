@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "discovery/device.hpp"
@@ -26,23 +27,22 @@ class Inventory {
 
   explicit Inventory(std::chrono::milliseconds grace) : grace_(grace) {}
 
-  // A device seen now (added or changed). A device that comes back to the port
-  // of one that left inside the window takes that one's ID. Returns whether
-  // anything a consumer sees changed.
+  // A device seen now (added or changed); Healthy unless it has a problem. A
+  // card that lost or gained a function (it shares a member with a present
+  // device of its class) keeps that device's ID. Returns whether anything a
+  // consumer sees changed.
   bool upsert(Device d, Clock::time_point now);
 
-  // The device at `syspath` left. `reenumerates`: keep it Healthy meanwhile.
+  // The device with member `syspath` left. `reenumerates`: keep it Healthy meanwhile.
   bool remove(const std::string& syspath, bool reenumerates, Clock::time_point now);
 
   // Drops devices whose window has ended.
   bool expire(Clock::time_point now);
   std::optional<Clock::time_point> nextExpiry() const;
 
-  // Is `serial` used by a present device other than the one at `syspath`?
-  bool serialTaken(const std::string& serial, const std::string& syspath) const;
-  // The present device at `syspath`, or null.
+  // The present device with a member at `syspath`, or null.
   const Device* presentAt(const std::string& syspath) const;
-  // The tracked, present device that `syspath` sits under (a child's owner).
+  // The member of a present device that `syspath` sits under (a child's owner).
   std::optional<std::string> ownerOf(const std::string& syspath) const;
 
   std::vector<TrackedDevice> snapshot() const;
@@ -54,7 +54,9 @@ class Inventory {
     Clock::time_point goneAt{};
   };
   std::chrono::milliseconds grace_;
-  std::map<std::string, Entry> byId_;
+  // By (class, ID): two classes' devices may have the same place, in turn.
+  using Key = std::pair<std::string, std::string>;
+  std::map<Key, Entry> byId_;
 };
 
 }  // namespace kubeaccel

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "discovery/identity.hpp"
+
 namespace kubeaccel {
 namespace {
 
@@ -50,7 +52,12 @@ DeviceFacts factsOf(udev_device* dev) {
   return f;
 }
 
-std::vector<std::string> nodesOf(udev* u, udev_device* dev, const DeviceClass& cls) {
+bool isAtOrUnder(const std::string& syspath, const std::string& root) {
+  return !root.empty() && syspath.compare(0, root.size(), root) == 0 &&
+         (syspath.size() == root.size() || syspath[root.size()] == '/');
+}
+
+std::vector<std::string> ownNodesOf(udev* u, udev_device* dev, const DeviceClass& cls, const std::string& gone) {
   std::vector<std::string> nodes;
   if (const char* node = udev_device_get_devnode(dev)) nodes.emplace_back(node);
   if (isSubsystem(dev, "pci")) {
@@ -59,10 +66,12 @@ std::vector<std::string> nodesOf(udev* u, udev_device* dev, const DeviceClass& c
     udev_enumerate_scan_devices(e.get());
     udev_list_entry* entry;
     udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e.get())) {
-      UdevDevicePtr child(udev_device_new_from_syspath(u, udev_list_entry_get_name(entry)));
+      std::string path = str(udev_list_entry_get_name(entry));
+      if (path == str(udev_device_get_syspath(dev)) || isAtOrUnder(path, gone)) continue;
+      UdevDevicePtr child(udev_device_new_from_syspath(u, path.c_str()));
       if (!child) continue;
       const char* node = udev_device_get_devnode(child.get());
-      if (!node || str(udev_device_get_syspath(child.get())) == str(udev_device_get_syspath(dev))) continue;
+      if (!node) continue;
       std::string subsystem = str(udev_device_get_subsystem(child.get()));
       if (!cls.childSubsystems.empty() &&
           std::find(cls.childSubsystems.begin(), cls.childSubsystems.end(), subsystem) == cls.childSubsystems.end())
@@ -70,13 +79,30 @@ std::vector<std::string> nodesOf(udev* u, udev_device* dev, const DeviceClass& c
       nodes.emplace_back(node);
     }
   }
+  std::sort(nodes.begin(), nodes.end());
+  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
+  return nodes;
+}
+
+std::vector<std::string> extraNodesOf(const DeviceClass& cls) {
+  std::vector<std::string> nodes;
   for (const auto& extra : cls.extraNodes) {
     struct stat st;
     if (::stat(extra.c_str(), &st) == 0) nodes.push_back(extra);
   }
-  std::sort(nodes.begin(), nodes.end());
-  nodes.erase(std::unique(nodes.begin(), nodes.end()), nodes.end());
   return nodes;
+}
+
+std::string usbSocketOf(const std::string& syspath, const std::string& portPath) {
+  // realpath, not std::filesystem: umockdev's preload answers realpath() for
+  // its simulated sysfs.
+  std::optional<std::string> peer;
+  if (char* resolved = ::realpath((syspath + "/port/peer").c_str(), nullptr)) {
+    std::string target = resolved;
+    std::free(resolved);
+    peer = usbPortPathOfPortName(target.substr(target.rfind('/') + 1));
+  }
+  return usbSocketPath(portPath, peer);
 }
 
 std::optional<std::string> nvidiaNodeOf(const std::string& pciAddress) {

@@ -19,19 +19,22 @@ class UdevScanner {
   // Throws std::runtime_error if libudev cannot start.
   explicit UdevScanner(const Config& config);
 
-  // Every device the catalog claims now. IDs are left for the caller to assign.
+  // Every device the catalog claims now, with its ID.
   std::vector<Device> scanAll();
 
   // The claimed device at `syspath`, or the claimed device that owns it (a
   // child device carrying a node, a USB interface). nullopt when none.
-  std::optional<Device> resolve(const std::string& syspath);
+  // `gone`: a syspath being removed; it and what is under it are left out.
+  std::optional<Device> resolve(const std::string& syspath, const std::string& gone = "");
 
   udev* handle() const { return udev_.get(); }
 
  private:
-  std::optional<Device> claimedOwner(udev_device* dev, const UsbSession* usb);
+  std::optional<Device> claimedOwner(udev_device* dev, const UsbSession* usb, const std::string& gone);
   std::optional<Device> read(udev_device* dev, const DeviceFacts& facts, const DeviceClass& cls,
-                             const UsbSession* usb);
+                             const UsbSession* usb, const std::string& gone);
+  // The functions of the PCI card `dev` is on that `cls` claims, lowest first.
+  std::vector<UdevDevicePtr> cardFunctions(udev_device* dev, const DeviceClass& cls, const std::string& gone);
   bool claimedByAncestor(udev_device* dev);
 
   const Config& config_;

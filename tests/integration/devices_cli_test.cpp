@@ -75,13 +75,24 @@ INSTANTIATE_TEST_SUITE_P(
                  {"/dev/bus/usb/001/004"}, 0, 4},
         Expected{"movidius-ncs2-booted.umockdev", "kubeaccel.io/movidius-ncs2", "usb-1-3",
                  {"/dev/bus/usb/001/005"}, 0, 4},
-        Expected{"coral-usb-unbooted.umockdev", "kubeaccel.io/coral-usb", "usb-2-1", {"/dev/bus/usb/002/002"}, 1, 4},
-        Expected{"coral-usb-booted.umockdev", "kubeaccel.io/coral-usb", "usb-2-1", {"/dev/bus/usb/002/003"}, 1, 4},
+        // The booted stick on the socket's USB 3 half (2-1), and both on a USB 3 hub's halves:
+        // each is named by the USB 2 half of its socket.
+        Expected{"movidius-ncs2-booted-usb3.umockdev", "kubeaccel.io/movidius-ncs2", "usb-1-3",
+                 {"/dev/bus/usb/002/002"}, 0, 4},
+        Expected{"movidius-ncs2-unbooted-hub.umockdev", "kubeaccel.io/movidius-ncs2", "usb-1-6.4",
+                 {"/dev/bus/usb/001/010"}, 0, 4},
+        Expected{"movidius-ncs2-booted-hub.umockdev", "kubeaccel.io/movidius-ncs2", "usb-1-6.4",
+                 {"/dev/bus/usb/002/004"}, 0, 4},
+        Expected{"coral-usb-unbooted.umockdev", "kubeaccel.io/coral-usb", "usb-3-1", {"/dev/bus/usb/003/002"}, 1, 4},
+        Expected{"coral-usb-booted.umockdev", "kubeaccel.io/coral-usb", "usb-3-1", {"/dev/bus/usb/003/003"}, 1, 4},
         Expected{"coral-pcie.umockdev", "kubeaccel.io/coral-pcie", "0000-03-00.0", {"/dev/apex_0"}, 0, 1},
         Expected{"hailo8.umockdev", "kubeaccel.io/hailo8", "0000-04-00.0", {"/dev/hailo0"}, 0, 1},
         Expected{"intel-fpga-pac.umockdev", "kubeaccel.io/intel-fpga-pac", "0000-5e-00.0",
                  {"/dev/intel-fpga-fme.0", "/dev/intel-fpga-port.0"}, 1, 1},
-        Expected{"accel.umockdev", "kubeaccel.io/accel", "0000-00-0b.0", {"/dev/accel/accel0"}, -1, 1}),
+        Expected{"accel.umockdev", "kubeaccel.io/accel", "0000-00-0b.0", {"/dev/accel/accel0"}, -1, 1},
+        // One card, one device: the Alveo's management and user functions together.
+        Expected{"xilinx-alveo.umockdev", "kubeaccel.io/xilinx-alveo", "0000-af-00.0",
+                 {"/dev/dri/card1", "/dev/dri/renderD128", "/dev/xclmgmt44800"}, 1, 1}),
     [](const auto& info) {
       std::string name = info.param.file.substr(0, info.param.file.find('.'));
       for (char& c : name)
@@ -89,17 +100,16 @@ INSTANTIATE_TEST_SUITE_P(
       return name;
     });
 
-// The Alveo card shows up as its two PCI functions, each with its own nodes.
-TEST_F(DevicesCliTest, XilinxAlveoFunctions) {
+// Issue 8, case 5: the Alveo's two PCI functions (00.0 management, 00.1 user)
+// are one card: one device, its ID the lowest function's, the union of nodes.
+TEST_F(DevicesCliTest, XilinxAlveoIsOneCard) {
   h.plug("xilinx-alveo.umockdev");
   json devices = devicesJson()["devices"];
-  ASSERT_EQ(devices.size(), 2u) << devices.dump(2);
+  ASSERT_EQ(devices.size(), 1u) << devices.dump(2);
   EXPECT_EQ(devices[0]["id"], "0000-af-00.0");
-  EXPECT_EQ(devices[0]["nodes"].get<std::vector<std::string>>(), std::vector<std::string>{"/dev/xclmgmt44800"});
-  EXPECT_EQ(devices[1]["id"], "0000-af-00.1");
-  EXPECT_EQ(devices[1]["nodes"].get<std::vector<std::string>>(),
-            (std::vector<std::string>{"/dev/dri/card1", "/dev/dri/renderD128"}));
-  EXPECT_EQ(devices[1]["numaNode"], 1);
+  EXPECT_EQ(devices[0]["bus"], "pci 0000:af:00.0,0000:af:00.1");
+  EXPECT_EQ(devices[0]["nodes"].get<std::vector<std::string>>(),
+            (std::vector<std::string>{"/dev/dri/card1", "/dev/dri/renderD128", "/dev/xclmgmt44800"}));
 }
 
 TEST_F(DevicesCliTest, TableNamesEveryColumn) {
@@ -166,15 +176,45 @@ TEST_F(DiscoveryEdgeTest, NvidiaNodeComesFromTheDriversMinor) {
   EXPECT_EQ(doc["devices"][0]["numaNode"], 0);
 }
 
-TEST_F(DiscoveryEdgeTest, NvidiaWithoutItsDriverIsAdvertisedWithAWarning) {
+// Issue 8, case 3: a GPU with no driver entry has no /dev/nvidiaN: Unhealthy, saying why.
+TEST_F(DiscoveryEdgeTest, NvidiaWithoutItsDriverIsUnhealthyWithTheReason) {
   h.plug("nvidia-gpu.umockdev");
   ::setenv("KUBEACCEL_PROC_ROOT", (h.root() + "/no-proc").c_str(), 1);
   std::string out, err;
   int rc = devices(&out, &err);
   ::unsetenv("KUBEACCEL_PROC_ROOT");
   ASSERT_EQ(rc, 0) << err;
-  EXPECT_NE(err.find("the NVIDIA driver has not claimed it"), std::string::npos) << err;
-  EXPECT_EQ(json::parse(out)["devices"].size(), 1u);
+  json doc = json::parse(out);
+  ASSERT_EQ(doc["devices"].size(), 1u);
+  EXPECT_EQ(doc["devices"][0]["health"], "Unhealthy");
+  EXPECT_EQ(doc["devices"][0]["problem"],
+            "no /dev/nvidiaN: the NVIDIA driver has not claimed it (no /proc/driver/nvidia/gpus/0000:3b:00.0)");
+}
+
+// Issue 8, case 3: a Coral PCIe whose driver is not bound has no apex node:
+// Unhealthy, with the reason in the table and the JSON.
+TEST_F(DiscoveryEdgeTest, ACardWithoutItsNodesIsUnhealthyWithTheReason) {
+  std::string text = PluginHarness::readTestbed("coral-pcie.umockdev");
+  text = text.substr(text.find("\n\n") + 2);  // without the apex_0 child
+  text = replaceOnce(text, "E: DRIVER=apex\n", "");
+  text = replaceOnce(text, "L: driver=../../../../bus/pci/drivers/apex\n", "");
+  h.plugText(text);
+  h.plug("hailo8.umockdev");
+  std::string out, err;
+  ASSERT_EQ(devices(&out, &err), 0) << err;
+  json doc = json::parse(out);
+  ASSERT_EQ(doc["devices"].size(), 2u) << out;
+  EXPECT_EQ(doc["devices"][0]["resource"], "kubeaccel.io/coral-pcie");
+  EXPECT_EQ(doc["devices"][0]["health"], "Unhealthy");
+  EXPECT_EQ(doc["devices"][0]["nodes"], json::array());
+  EXPECT_EQ(doc["devices"][0]["problem"], "no device node of subsystem apex: no driver is bound to 0000:03:00.0");
+  EXPECT_EQ(doc["devices"][1]["health"], "Healthy") << "the Hailo-8 beside it is fine";
+  EXPECT_FALSE(doc["devices"][1].contains("problem"));
+  ASSERT_EQ(h.run({KUBEACCEL_CLI_BIN, "devices"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("Unhealthy because:\n  coral-pcie 0000-03-00.0: no device node of subsystem apex: no driver is "
+                     "bound to 0000:03:00.0\n"),
+            std::string::npos)
+      << out;
 }
 
 TEST_F(DiscoveryEdgeTest, MalformedNvidiaMinorSkipsTheDevice) {
@@ -236,7 +276,7 @@ TEST_F(DiscoveryEdgeTest, UsbSpeedFromLibusbAndASlowPortWarning) {
   EXPECT_EQ(doc["devices"][0]["usbSpeedMbps"], 480);
   EXPECT_EQ(doc["devices"][0]["usbConfigurations"], 1);
   EXPECT_EQ(doc["devices"][0]["bus"], "usb 1-3");
-  EXPECT_NE(err.find("movidius-ncs2 device at 1-3 runs at 480 Mbps: plug it into a USB 3 port"), std::string::npos)
+  EXPECT_NE(err.find("movidius-ncs2 device at usb 1-3 runs at 480 Mbps: plug it into a USB 3 port"), std::string::npos)
       << err;
 }
 

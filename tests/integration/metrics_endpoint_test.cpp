@@ -88,7 +88,7 @@ TEST(AgentMetrics, CountsRequestsPerModelAndSlotAndPassesPromtool) {
   int port = portFromLog(h.agentLog());
   ASSERT_GT(port, 0) << h.agentLog();
 
-  std::string socket = "unix://" + h.slotSocket("movidius-ncs2", "03e72485", 1);
+  std::string socket = "unix://" + h.slotSocket("movidius-ncs2", "usb-1-3", 1);
   std::string out, err;
   for (int i = 0; i < 3; ++i) ASSERT_EQ(h.run({KUBEACCEL_CLI_BIN, "infer", "--socket", socket, "--model", "tiny"}, &out, &err), 0) << err;
   ASSERT_EQ(h.run({KUBEACCEL_CLI_BIN, "infer", "--socket", socket, "--model", "nope"}, &out, &err), 1);
@@ -96,10 +96,10 @@ TEST(AgentMetrics, CountsRequestsPerModelAndSlotAndPassesPromtool) {
   std::string reply = httpGet(port, "/metrics");
   ASSERT_NE(reply.find("HTTP/1.1 200"), std::string::npos) << reply;
   std::string body = reply.substr(reply.find("\r\n\r\n") + 4);
-  const std::string labels = R"({resource="kubeaccel.io/movidius-ncs2",slot="03e72485-s1",model="tiny"})";
+  const std::string labels = R"({resource="kubeaccel.io/movidius-ncs2",slot="usb-1-3-s1",model="tiny"})";
   EXPECT_NE(body.find("kubeaccel_agent_requests_total" + labels + " 3"), std::string::npos) << body;
   EXPECT_NE(body.find("kubeaccel_agent_request_duration_seconds_count" + labels + " 3"), std::string::npos);
-  EXPECT_NE(body.find("kubeaccel_agent_batch_size_bucket{resource=\"kubeaccel.io/movidius-ncs2\",slot=\"03e72485-s1\","
+  EXPECT_NE(body.find("kubeaccel_agent_batch_size_bucket{resource=\"kubeaccel.io/movidius-ncs2\",slot=\"usb-1-3-s1\","
                       "model=\"tiny\",le=\"1\"} 3"),
             std::string::npos)
       << body;

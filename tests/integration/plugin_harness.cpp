@@ -145,6 +145,29 @@ void PluginHarness::uevent(const std::string& syspath, const std::string& action
   umockdev_testbed_uevent(testbed_, syspath.c_str(), action.c_str());
 }
 
+std::string PluginHarness::inTestbed(const std::string& syspath) const {
+  gchar* dir = umockdev_testbed_get_sys_dir(testbed_);
+  std::string out = std::string(dir) + syspath.substr(std::string("/sys").size());
+  g_free(dir);
+  return out;
+}
+
+void PluginHarness::unbindDriver(const std::string& syspath, const std::vector<std::string>& children) {
+  for (const auto& child : children) unplug(child);
+  std::string link = inTestbed(syspath) + "/driver";
+  unboundDrivers_[syspath] = fs::read_symlink(link).string();
+  fs::remove(link);
+  uevent(syspath, "unbind");
+}
+
+void PluginHarness::bindDriver(const std::string& syspath, const std::string& testbedFile) {
+  std::string link = inTestbed(syspath) + "/driver";
+  fs::create_symlink(unboundDrivers_.at(syspath), link);
+  unboundDrivers_.erase(syspath);
+  plug(testbedFile);
+  uevent(syspath, "bind");
+}
+
 void PluginHarness::unplug(const std::string& syspath) {
   if (!testbed_) throw std::logic_error("unplug() needs the simulated sysfs");
   std::vector<std::string> subtree;

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -40,6 +41,13 @@ class PluginHarness {
   // a "remove" uevent for each, then it leaves the testbed.
   void unplug(const std::string& syspath);
   void uevent(const std::string& syspath, const std::string& action);
+  // A driver lets go of the device at `syspath`, as the kernel does it: the
+  // nodes it made go first (`children`, unplugged), then its "driver" link,
+  // then an "unbind" uevent.
+  void unbindDriver(const std::string& syspath, const std::vector<std::string>& children);
+  // The driver takes it again: the link comes back, the nodes it makes
+  // (`testbedFile`'s devices not in the testbed) are added, then "bind".
+  void bindDriver(const std::string& syspath, const std::string& testbedFile);
 
   std::string writeConfig(const std::string& json);
   // Starts the plugin; `config` is a file path or "" for the built-in catalog.
@@ -79,6 +87,9 @@ class PluginHarness {
   std::vector<std::string> socketsInDevicePluginDir() const;
 
  private:
+  // Where the testbed keeps a /sys path.
+  std::string inTestbed(const std::string& syspath) const;
+
   std::string root_;
   UMockdevTestbed* testbed_ = nullptr;
   std::unique_ptr<KubeletStandin> kubelet_;
@@ -88,6 +99,7 @@ class PluginHarness {
   int configCount_ = 0;
   std::vector<std::string> present_;  // syspaths in the testbed
   std::set<std::string> nodesMade_;    // device nodes umockdev has created
+  std::map<std::string, std::string> unboundDrivers_;  // syspath -> its driver link's target
 };
 
 }  // namespace kubeaccel::testing

@@ -11,57 +11,10 @@
 #include <sstream>
 #include <thread>
 
-#include "plugin_harness.hpp"
+#include "plugin_fixture.hpp"
 
 namespace kubeaccel::testing {
 namespace {
-
-using namespace std::chrono_literals;
-using Resources = std::map<std::string, KubeletStandin::Resource>;
-
-constexpr auto kWait = 10s;
-const std::string kNcs2 = "kubeaccel.io/movidius-ncs2";
-const std::string kCoral = "kubeaccel.io/coral-pcie";
-const std::string kHailo = "kubeaccel.io/hailo8";
-const std::string kCoralPcieSyspath = "/sys/devices/pci0000:00/0000:00:1c.0/0000:03:00.0";
-const std::string kHailoSyspath = "/sys/devices/pci0000:00/0000:00:1c.4/0000:04:00.0";
-const std::string kNcs2Syspath = "/sys/devices/pci0000:00/0000:00:14.0/usb1/1-3";
-
-
-
-
-class PluginTest : public ::testing::Test {
- protected:
-  PluginHarness h;
-
-  bool waitHealth(const std::string& resource, const std::string& id, const std::string& health) {
-    return h.kubelet().waitFor([&](const Resources& rs) { return healthOf(rs, resource, id) == health; }, kWait);
-  }
-  std::string fastGrace() { return h.writeConfig(R"({"graceWindowMs": 300})"); }
-  // The NCS2 class on the CPU backend (the built-in 'openvino' is not built
-  // into the agent), so the agent serves its slots and they can be Healthy.
-  std::string ncs2OnCpu(const std::string& extra = "") {
-    return h.writeConfig(R"({)" + extra + R"("classes": [{"name": "movidius-ncs2", "mode": "agent",
-      "backend": "opencv-cpu", "slots": 4, "reenumerates": true, "match": [
-      {"subsystem": "usb", "vendor": "03e7", "product": "2485"},
-      {"subsystem": "usb", "vendor": "03e7", "product": "f63b"}]}]})");
-  }
-  void startAgentAndPlugin(const std::string& config) {
-    h.startAgent(config);
-    h.startPlugin(config);
-  }
-  // Every test ends with a clean stop: exit 0 on SIGTERM and no sanitizer
-  // report from the plugin process (make test-asan builds it instrumented).
-  void TearDown() override {
-    if (h.pluginRunning()) EXPECT_EQ(h.stopPlugin(SIGTERM), 0) << "SIGTERM must exit 0";
-    if (h.agentRunning()) EXPECT_EQ(h.stopAgent(SIGTERM), 0) << "the agent's SIGTERM must exit 0";
-    std::string log = h.pluginLog() + h.agentLog();
-    for (const char* report : {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer"})
-      EXPECT_EQ(log.find(report), std::string::npos) << "sanitizer report in the plugin's log: " << report;
-    if (HasFailure())
-      std::cerr << "---- plugin log ----\n" << h.pluginLog() << "---- agent log ----\n" << h.agentLog() << "----\n";
-  }
-};
 
 TEST_F(PluginTest, RegistersOneResourcePerClassWithItsDevices) {
   h.plug("movidius-ncs2-unbooted.umockdev");
@@ -178,14 +131,14 @@ TEST_F(PluginTest, CoralUsbFirmwareLoadKeepsItsIdAndHealth) {
     "slots": 2, "reenumerates": true, "match": [{"subsystem": "usb", "vendor": "1a6e", "product": "089a"},
     {"subsystem": "usb", "vendor": "18d1", "product": "9302"}]}]})");
   startAgentAndPlugin(config);
-  for (int k = 0; k < 2; ++k) ASSERT_TRUE(waitHealth(coralUsb, "usb-2-1-s" + std::to_string(k), "Healthy"));
+  for (int k = 0; k < 2; ++k) ASSERT_TRUE(waitHealth(coralUsb, "usb-3-1-s" + std::to_string(k), "Healthy"));
   int updatesBefore = h.kubelet().resources()[coralUsb].updates;
-  h.unplug("/sys/devices/pci0000:d7/0000:d7:00.0/0000:d8:00.0/usb2/2-1");
+  h.unplug("/sys/devices/pci0000:d7/0000:d7:00.0/0000:d8:00.0/usb3/3-1");
   h.plug("coral-usb-booted.umockdev");
   std::this_thread::sleep_for(300ms);
   Resources rs = h.kubelet().resources();
-  EXPECT_EQ(idsOf(rs, coralUsb), (std::vector<std::string>{"usb-2-1-s0", "usb-2-1-s1"}));
-  EXPECT_EQ(healthOf(rs, coralUsb, "usb-2-1-s1"), "Healthy");
+  EXPECT_EQ(idsOf(rs, coralUsb), (std::vector<std::string>{"usb-3-1-s0", "usb-3-1-s1"}));
+  EXPECT_EQ(healthOf(rs, coralUsb, "usb-3-1-s1"), "Healthy");
   EXPECT_EQ(rs[coralUsb].updates, updatesBefore) << "nothing the kubelet sees changed";
   EXPECT_EQ(rs[coralUsb].devices[0].numaNodes, std::vector<int64_t>{1});
 }
@@ -381,19 +334,19 @@ TEST_F(PluginTest, PreferredAllocationPacksSlotsAndKeepsToOneNumaNode) {
   const std::string sticks = "kubeaccel.io/sticks";
   ASSERT_TRUE(h.kubelet().waitFor([&](const Resources& rs) { return idsOf(rs, sticks).size() == 6; }, kWait));
   std::vector<std::string> all = idsOf(h.kubelet().resources(), sticks);
-  // "usb-2-1" is the Coral (no serial): NUMA 1.
+  // "usb-3-1" is the Coral (no serial): NUMA 1.
   std::vector<std::string> got;
   ASSERT_TRUE(h.kubelet().preferredAllocation(sticks, all, {}, 2, &got).ok());
   ASSERT_EQ(got.size(), 2u);
   EXPECT_EQ(got[0].substr(0, got[0].size() - 3), got[1].substr(0, got[1].size() - 3)) << "one physical device";
 
-  ASSERT_TRUE(h.kubelet().preferredAllocation(sticks, all, {"usb-2-1-s1"}, 2, &got).ok());
-  EXPECT_EQ(got, (std::vector<std::string>{"usb-2-1-s1", "usb-2-1-s0"}));
+  ASSERT_TRUE(h.kubelet().preferredAllocation(sticks, all, {"usb-3-1-s1"}, 2, &got).ok());
+  EXPECT_EQ(got, (std::vector<std::string>{"usb-3-1-s1", "usb-3-1-s0"}));
 
   // Four slots: both devices of NUMA 0 rather than anything of NUMA 1.
   std::vector<std::string> numa0;
   for (const auto& id : all)
-    if (id.rfind("usb-2-1", 0) != 0) numa0.push_back(id);
+    if (id.rfind("usb-3-1", 0) != 0) numa0.push_back(id);
   ASSERT_TRUE(h.kubelet().preferredAllocation(sticks, all, {}, 4, &got).ok());
   std::sort(got.begin(), got.end());
   EXPECT_EQ(got, numa0);

@@ -1,5 +1,5 @@
 // Discovery on this machine's real sysfs, with no umockdev: a user class made
-// from a PCI device that is actually present must be found by `kubeaccel
+// from PCI devices that are actually present must be found by `kubeaccel
 // devices` and advertised by the plugin to the kubelet stand-in.
 #include <gtest/gtest.h>
 
@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include "plugin_harness.hpp"
 
@@ -29,56 +31,91 @@ std::string readHex(const fs::path& p) {
 
 struct PciDevice {
   std::string address, vendor, device;
+  bool hasNode = false;  // a descendant in sysfs has a device node ("dev")
+  bool virtualFunction = false;
 };
+
+bool hasDeviceNode(const fs::path& dir) {
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().filename() == "dev" && it.depth() > 0) return true;
+  return false;
+}
 
 std::vector<PciDevice> pciDevices() {
   std::vector<PciDevice> out;
   std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/sys/bus/pci/devices", ec))
-    out.push_back({e.path().filename().string(), readHex(e.path() / "vendor"), readHex(e.path() / "device")});
+  for (const auto& e : fs::directory_iterator("/sys/bus/pci/devices", ec)) {
+    fs::path dir = fs::canonical(e.path(), ec);
+    out.push_back({e.path().filename().string(), readHex(dir / "vendor"), readHex(dir / "device"), hasDeviceNode(dir),
+                   fs::exists(dir / "physfn")});
+  }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.address < b.address; });
   return out;
 }
 
-TEST(RealSysfs, PluginDiscoversAPciDeviceThatIsPresent) {
+// What the plugin should advertise for a class matching these IDs: one device
+// per card (functions at one domain:bus:device), named by its lowest function,
+// Healthy when some function has a device node.
+std::map<std::string, std::string> expectedHealth(const std::vector<PciDevice>& all,
+                                                  const std::set<std::pair<std::string, std::string>>& ids) {
+  std::map<std::string, std::pair<std::string, bool>> cards;  // card -> (lowest address, has a node)
+  for (const auto& d : all) {
+    if (!ids.count({d.vendor, d.device})) continue;
+    std::string card = d.virtualFunction ? d.address : d.address.substr(0, d.address.rfind('.'));
+    auto [it, fresh] = cards.emplace(card, std::pair{d.address, d.hasNode});
+    if (!fresh) it->second.second |= d.hasNode;  // sorted: the first seen is the lowest
+  }
+  std::map<std::string, std::string> out;
+  for (const auto& [card, v] : cards) {
+    std::string id = v.first;
+    std::replace(id.begin(), id.end(), ':', '-');
+    out[id] = v.second ? "Healthy" : "Unhealthy";
+  }
+  return out;
+}
+
+// A class made of one PCI device with a device node and one without (when the
+// machine has them): the first is advertised Healthy, the second Unhealthy.
+TEST(RealSysfs, PluginDiscoversPciDevicesThatArePresent) {
   auto all = pciDevices();
   if (all.empty()) GTEST_SKIP() << "this machine has no PCI devices in /sys/bus/pci/devices";
-  const PciDevice& pick = all.front();
-  std::vector<std::string> expected;  // every function with the same IDs matches too
-  for (const auto& d : all)
-    if (d.vendor == pick.vendor && d.device == pick.device) {
-      std::string id = d.address;
-      std::replace(id.begin(), id.end(), ':', '-');
-      expected.push_back(id);
-    }
+  std::set<std::pair<std::string, std::string>> ids;
+  for (bool node : {true, false})
+    for (const auto& d : all)
+      if (d.hasNode == node) {
+        ids.insert({d.vendor, d.device});
+        break;
+      }
+  auto expected = expectedHealth(all, ids);
+  std::string match;
+  for (const auto& [vendor, device] : ids)
+    match += std::string(match.empty() ? "" : ", ") + R"({"subsystem": "pci", "vendor": ")" + vendor +
+             R"(", "device": ")" + device + R"("})";
 
   PluginHarness h(PluginHarness::Sysfs::Real);
-  std::string config = h.writeConfig(R"({"builtin": false, "classes": [{"name": "real-pci", "match": [
-    {"subsystem": "pci", "vendor": ")" + pick.vendor + R"(", "device": ")" + pick.device + R"("}]}]})");
+  std::string config = h.writeConfig(R"({"builtin": false, "classes": [{"name": "real-pci", "match": [)" + match +
+                                     R"(]}]})");
 
   std::string out, err;
   ASSERT_EQ(h.run({KUBEACCEL_CLI_BIN, "devices", "--json", "--config", config}, &out, &err), 0) << err;
-  std::vector<std::string> listed;
+  std::map<std::string, std::string> listed;
   nlohmann::json doc = nlohmann::json::parse(out);
   for (const auto& d : doc["devices"]) {
-    listed.push_back(d["id"]);
+    listed[d["id"]] = d["health"];
     EXPECT_EQ(d["resource"], "kubeaccel.io/real-pci");
     EXPECT_TRUE(d["numaNode"].is_number_integer());
+    EXPECT_EQ(d.contains("problem"), d["health"] == "Unhealthy") << d.dump();
   }
-  std::sort(listed.begin(), listed.end());
-  EXPECT_EQ(listed, expected) << "picked " << pick.address << " " << pick.vendor << ":" << pick.device << "\n"
-                              << out << err;
+  EXPECT_EQ(listed, expected) << "class " << match << "\n" << out << err;
 
   h.startPlugin(config);
   ASSERT_TRUE(h.kubelet().waitForRegistrations("kubeaccel.io/real-pci", 1, 10s)) << h.pluginLog();
   ASSERT_TRUE(h.kubelet().waitFor([&](const auto& rs) {
-    return rs.at("kubeaccel.io/real-pci").devices.size() == expected.size();
-  }, 10s));
-  auto resources = h.kubelet().resources();
-  for (const auto& d : resources["kubeaccel.io/real-pci"].devices) {
-    EXPECT_EQ(d.health, "Healthy");
-    EXPECT_TRUE(std::find(expected.begin(), expected.end(), d.id) != expected.end()) << d.id;
-  }
+    std::map<std::string, std::string> advertised;
+    for (const auto& d : rs.at("kubeaccel.io/real-pci").devices) advertised[d.id] = d.health;
+    return advertised == expected;
+  }, 10s)) << h.pluginLog();
   EXPECT_EQ(h.stopPlugin(SIGTERM), 0);
 }
 

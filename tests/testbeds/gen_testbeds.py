@@ -319,11 +319,19 @@ def usb_device(parent_path, ctrl_slot, bus, port, devnum, s, removable="removabl
     if port is None:
         attrs += [("authorized_default", "1"), ("interface_authorized_default", "1")]
     links = [("driver", dotdots(path) + "bus/usb/drivers/usb")]
+    if port is not None:
+        # the kernel links a device to the port it hangs from: usb1/1-3/port -> ../1-0:1.0/usb1-port3
+        hub, _, num = name.rpartition(".") if "." in port else ("usb%d" % bus, "", port)
+        hub_if = ("%d-0" % bus if hub.startswith("usb") else hub) + ":1.0"
+        links.append(("port", "../%s/%s-port%s" % (hub_if, hub, num)))
     dev = Dev(path, props, attrs, [("descriptors", desc)], links, node=devname, node_contents=desc)
     return dev
 
 
-def usb_interface(dev_path, bus, port, s, num, driver):
+def usb_interface(dev_path, bus, port, s, num, driver, ports=None):
+    """ports: for a hub's interface, {port number: peer port path relative to this interface, or None}.
+    Port devices have no subsystem, which umockdev requires of a device, so they are
+    modelled as subdirectories of the interface (what sysfs holds there anyway)."""
     name = ("%d-0" % bus if port is None else "%d-%s" % (bus, port)) + ":1.%d" % num
     path = dev_path + "/" + name
     ic, isc, ip, eps = s.ifaces[num]
@@ -355,23 +363,67 @@ def usb_interface(dev_path, bus, port, s, num, driver):
         ("supports_autosuspend", "1"),
     ]
     links = [("driver", dotdots(path) + "bus/usb/drivers/" + driver)] if driver else []
+    hub = "usb%d" % bus if port is None else "%d-%s" % (bus, port)
+    for n, peer in sorted((ports or {}).items()):
+        attrs.append(("%s-port%d/connect_type" % (hub, n), "hotplug"))
+        if peer:
+            links.append(("%s-port%d/peer" % (hub, n), peer))
     return Dev(path, props, attrs, [], links)
 
 
-def root_hub_spec(bus_serial):
-    return UsbSpec(vid=0x1D6B, pid=0x0002, bcd=0x0601, bcdUSB=0x0200, cls=9, sub=0, proto=1,
-                   mps0=64, manufacturer="Linux %s xhci-hcd" % KERNEL,
+def root_hub_spec(bus_serial, superspeed=False, maxchild=16):
+    return UsbSpec(vid=0x1D6B, pid=0x0003 if superspeed else 0x0002, bcd=0x0601,
+                   bcdUSB=0x0300 if superspeed else 0x0200, cls=9, sub=0, proto=3 if superspeed else 1,
+                   mps0=9 if superspeed else 64, manufacturer="Linux %s xhci-hcd" % KERNEL,
                    product="xHCI Host Controller", serial=bus_serial,
                    ifaces=[(9, 0, 0, [(0x81, 3, 4, 12)])], maxpower=0, bmattr=0xE0,
-                   speed="480", vendor_db="Linux Foundation", model_db="2.0 root hub",
-                   maxchild=16)
+                   speed="5000" if superspeed else "480", vendor_db="Linux Foundation",
+                   model_db="3.0 root hub" if superspeed else "2.0 root hub", maxchild=maxchild)
+
+
+# An xHCI controller has two root hubs: a USB 2 one (high speed) and a USB 3 one
+# (SuperSpeed), numbered in that order. One physical socket is a port on each,
+# and the kernel links the two with "peer" links (drivers/usb/core/port.c).
+
+
+class Xhci:
+    def __init__(self, path, slot, hs_bus, hs_ports, ss_ports, sockets):
+        """sockets: {USB 2 port: USB 3 port} for the sockets that have both halves."""
+        self.path, self.slot = path, slot
+        self.hs_bus, self.ss_bus = hs_bus, hs_bus + 1
+        self.hs_ports, self.ss_ports, self.sockets = hs_ports, ss_ports, sockets
+
+    def root_hub(self, superspeed):
+        bus = self.ss_bus if superspeed else self.hs_bus
+        return usb_device(self.path, self.slot, bus, None, 1,
+                          root_hub_spec(self.slot, superspeed, self.ss_ports if superspeed else self.hs_ports))
+
+    def root_interface(self, superspeed):
+        bus, n = (self.ss_bus, self.ss_ports) if superspeed else (self.hs_bus, self.hs_ports)
+        other = self.hs_bus if superspeed else self.ss_bus
+        pairs = {v: k for k, v in self.sockets.items()} if superspeed else self.sockets
+        ports = {}
+        for p in range(1, n + 1):
+            q = pairs.get(p)
+            ports[p] = "../../../usb%d/%d-0:1.0/usb%d-port%d" % (other, other, other, q) if q else None
+        spec = root_hub_spec(self.slot, superspeed, n)
+        return usb_interface(self.path + "/usb%d" % bus, bus, None, spec, 0, "hub", ports)
+
+    def bus_path(self, superspeed=False):
+        return self.path + "/usb%d" % (self.ss_bus if superspeed else self.hs_bus)
+
+    def chain(self, parents):
+        return [self.root_interface(False), self.root_hub(False),
+                self.root_interface(True), self.root_hub(True)] + parents
 
 
 # ---------------------------------------------------------------- the node
 
-# USB controller 1: PCH xHCI, socket 0
+# USB controller 1: PCH xHCI, socket 0. Buses 1 (USB 2) and 2 (USB 3).
 XHCI1_SLOT = "0000:00:14.0"
 XHCI1_PATH = "/devices/pci0000:00/" + XHCI1_SLOT
+# usb1-port3 <-> usb2-port1 is the socket of the issue's NCS2; ports 7-10 are USB 2 only.
+XHCI1 = Xhci(XHCI1_PATH, XHCI1_SLOT, 1, 10, 6, {3: 1, 6: 2, 2: 3, 4: 4, 5: 5})
 
 
 def xhci1():
@@ -383,14 +435,11 @@ def xhci1():
                        "ID_MODEL_FROM_DATABASE": "C620 Series Chipset Family USB 3.0 xHCI Controller"})
 
 
-def usb1():
-    return usb_device(XHCI1_PATH, XHCI1_SLOT, 1, None, 1, root_hub_spec(XHCI1_SLOT))
-
-
-# USB controller 2: Renesas add-in xHCI card behind a socket-1 root port
+# USB controller 2: Renesas add-in xHCI card behind a socket-1 root port. Buses 3 and 4.
 RP_D7 = lambda: root_port("d7", "d7:00.0", 0xD8, 1)
 XHCI2_SLOT = "0000:d8:00.0"
 XHCI2_PATH = "/devices/pci0000:d7/0000:d7:00.0/" + XHCI2_SLOT
+XHCI2 = Xhci(XHCI2_PATH, XHCI2_SLOT, 3, 4, 4, {1: 1, 2: 2, 3: 3, 4: 4})
 
 
 def xhci2():
@@ -401,10 +450,6 @@ def xhci2():
                        "ID_PCI_INTERFACE_FROM_DATABASE": "XHCI",
                        "ID_VENDOR_FROM_DATABASE": "Renesas Technology Corp.",
                        "ID_MODEL_FROM_DATABASE": "uPD720201 USB 3.0 Host Controller"})
-
-
-def usb2():
-    return usb_device(XHCI2_PATH, XHCI2_SLOT, 2, None, 1, root_hub_spec(XHCI2_SLOT))
 
 
 MOVIDIUS_IF = (0xFF, 0x11, 0xFF, [(0x81, 2, 512, 0), (0x01, 2, 512, 0)])
@@ -431,6 +476,13 @@ CORAL_BOOTED = UsbSpec(vid=0x18D1, pid=0x9302, bcd=0x0100, bcdUSB=0x0210, cls=0,
                                                    (0x82, 2, 512, 0), (0x83, 3, 16, 4)])],
                        maxpower=500, bmattr=0x80, speed="480",
                        vendor_db="Google Inc.", model_db=None, maxchild=0)
+NCS2_BOOTED_SS = UsbSpec(**dict(NCS2_BOOTED.__dict__, bcdUSB=0x0320, mps0=9, speed="5000",
+                                ifaces=[(0xFF, 0x11, 0xFF, [(0x81, 2, 1024, 0), (0x01, 2, 1024, 0)])]))
+FTDI_CLONE = UsbSpec(vid=0x0403, pid=0x6001, bcd=0x0600, bcdUSB=0x0200, cls=0, sub=0, proto=0, mps0=8,
+                     manufacturer="FTDI", product="FT232R USB UART", serial="A50285BI",
+                     ifaces=[(0xFF, 0xFF, 0xFF, [(0x81, 2, 64, 0), (0x02, 2, 64, 0)])], maxpower=90,
+                     bmattr=0xA0, speed="12", vendor_db="Future Technology Devices International, Ltd",
+                     model_db="FT232 Serial (UART) IC", maxchild=0)
 MOUSE = UsbSpec(vid=0x046D, pid=0xC077, bcd=0x7200, bcdUSB=0x0200, cls=0, sub=0, proto=0, mps0=8,
                 manufacturer="Logitech", product="USB Optical Mouse", serial=None,
                 ifaces=[(0x03, 0x01, 0x02, [(0x81, 3, 4, 10)])], maxpower=100, bmattr=0xA0, speed="1.5",
@@ -449,11 +501,33 @@ def stick(parent_path, ctrl_slot, bus, port, devnum, spec, if_driver=None):
 
 
 def bus1_chain():
-    return [usb1(), xhci1()]
+    return XHCI1.chain([xhci1()])
 
 
 def bus2_chain():
-    return [usb2(), xhci2(), RP_D7()]
+    return XHCI2.chain([xhci2(), RP_D7()])
+
+
+# A USB 3 hub (VIA VL817) in the PCH socket usb1-port6/usb2-port2. Like every USB 3
+# hub it is two devices, one on each root hub, and their ports are peers by number.
+HUB_HS = UsbSpec(vid=0x2109, pid=0x2817, bcd=0x9013, bcdUSB=0x0210, cls=9, sub=0, proto=2, mps0=64,
+                 manufacturer="VIA Labs, Inc.", product="USB2.0 Hub", serial=None,
+                 ifaces=[(9, 0, 2, [(0x81, 3, 1, 12)])], maxpower=0, bmattr=0xE0, speed="480",
+                 vendor_db="VIA Labs, Inc.", model_db="USB2.0 Hub", maxchild=4)
+HUB_SS = UsbSpec(vid=0x2109, pid=0x0817, bcd=0x9013, bcdUSB=0x0320, cls=9, sub=0, proto=3, mps0=9,
+                 manufacturer="VIA Labs, Inc.", product="USB3.0 Hub", serial=None,
+                 ifaces=[(9, 0, 0, [(0x81, 3, 2, 8)])], maxpower=0, bmattr=0xE0, speed="5000",
+                 vendor_db="VIA Labs, Inc.", model_db="USB3.0 Hub", maxchild=4)
+
+
+def usb3_hub_chain():
+    hs = usb_device(XHCI1.bus_path(False), XHCI1_SLOT, 1, "6", 9, HUB_HS)
+    ss = usb_device(XHCI1.bus_path(True), XHCI1_SLOT, 2, "2", 3, HUB_SS)
+    hs_if = usb_interface(hs.path, 1, "6", HUB_HS, 0, "hub",
+                          {n: "../../../../usb2/2-2/2-2:1.0/2-2-port%d" % n for n in range(1, 5)})
+    ss_if = usb_interface(ss.path, 2, "2", HUB_SS, 0, "hub",
+                          {n: "../../../../usb1/1-6/1-6:1.0/1-6-port%d" % n for n in range(1, 5)})
+    return [hs_if, hs, ss_if, ss] + bus1_chain()
 
 
 # ---------------------------------------------------------------- files
@@ -470,23 +544,41 @@ def class_dev(path, subsystem, devname, major, minor, devtype=None, attrs=None, 
 
 
 def f_movidius_ncs():
-    return stick(XHCI1_PATH + "/usb1", XHCI1_SLOT, 1, "2", 3, NCS) + bus1_chain()
+    return stick(XHCI1.bus_path(), XHCI1_SLOT, 1, "2", 3, NCS) + bus1_chain()
 
 
 def f_ncs2_unbooted():
-    return stick(XHCI1_PATH + "/usb1", XHCI1_SLOT, 1, "3", 4, NCS2_UNBOOTED) + bus1_chain()
+    return stick(XHCI1.bus_path(), XHCI1_SLOT, 1, "3", 4, NCS2_UNBOOTED) + bus1_chain()
 
 
 def f_ncs2_booted():
-    return stick(XHCI1_PATH + "/usb1", XHCI1_SLOT, 1, "3", 5, NCS2_BOOTED) + bus1_chain()
+    return stick(XHCI1.bus_path(), XHCI1_SLOT, 1, "3", 5, NCS2_BOOTED) + bus1_chain()
+
+
+def f_ncs2_booted_usb3():
+    # The booted stick comes back at 5 Gbps on the socket's USB 3 half: usb2-port1.
+    return stick(XHCI1.bus_path(True), XHCI1_SLOT, 2, "1", 2, NCS2_BOOTED_SS) + bus1_chain()
+
+
+def f_ncs2_unbooted_hub():
+    return stick(XHCI1.bus_path() + "/1-6", XHCI1_SLOT, 1, "6.4", 10, NCS2_UNBOOTED) + usb3_hub_chain()
+
+
+def f_ncs2_booted_hub():
+    return stick(XHCI1.bus_path(True) + "/2-2", XHCI1_SLOT, 2, "2.4", 4, NCS2_BOOTED_SS) + usb3_hub_chain()
 
 
 def f_coral_usb_unbooted():
-    return stick(XHCI2_PATH + "/usb2", XHCI2_SLOT, 2, "1", 2, CORAL_UNBOOTED) + bus2_chain()
+    return stick(XHCI2.bus_path(), XHCI2_SLOT, 3, "1", 2, CORAL_UNBOOTED) + bus2_chain()
 
 
 def f_coral_usb_booted():
-    return stick(XHCI2_PATH + "/usb2", XHCI2_SLOT, 2, "1", 3, CORAL_BOOTED) + bus2_chain()
+    return stick(XHCI2.bus_path(), XHCI2_SLOT, 3, "1", 3, CORAL_BOOTED) + bus2_chain()
+
+
+def f_ftdi(port, devnum):
+    # Cheap FT232R clones all report the factory serial A50285BI.
+    return stick(XHCI1.bus_path(), XHCI1_SLOT, 1, str(port), devnum, FTDI_CLONE, if_driver="ftdi_sio") + bus1_chain()
 
 
 def f_coral_pcie():
@@ -596,10 +688,9 @@ def f_accel():
 
 def f_unrelated():
     out = []
-    out += stick(XHCI1_PATH + "/usb1", XHCI1_SLOT, 1, "4", 2, MOUSE, if_driver="usbhid")
-    out += stick(XHCI1_PATH + "/usb1", XHCI1_SLOT, 1, "5", 6, FLASH, if_driver="usb-storage")
-    # the root hub's own interface (hub driver), then the root hub and its controller
-    out.append(usb_interface(XHCI1_PATH + "/usb1", 1, None, root_hub_spec(XHCI1_SLOT), 0, "hub"))
+    out += stick(XHCI1.bus_path(), XHCI1_SLOT, 1, "4", 2, MOUSE, if_driver="usbhid")
+    out += stick(XHCI1.bus_path(), XHCI1_SLOT, 1, "5", 6, FLASH, if_driver="usb-storage")
+    # the root hubs with their own interfaces (hub driver), then the controller
     out += bus1_chain()
     # an onboard NIC with its net child (no device node)
     rp = root_port("17", "17:00.0", 0x18, 0)
@@ -624,6 +715,11 @@ FILES = {
     "movidius-ncs.umockdev": f_movidius_ncs,
     "movidius-ncs2-unbooted.umockdev": f_ncs2_unbooted,
     "movidius-ncs2-booted.umockdev": f_ncs2_booted,
+    "movidius-ncs2-booted-usb3.umockdev": f_ncs2_booted_usb3,
+    "movidius-ncs2-unbooted-hub.umockdev": f_ncs2_unbooted_hub,
+    "movidius-ncs2-booted-hub.umockdev": f_ncs2_booted_hub,
+    "ftdi-twin-a.umockdev": lambda: f_ftdi(7, 7),
+    "ftdi-twin-b.umockdev": lambda: f_ftdi(8, 8),
     "coral-usb-unbooted.umockdev": f_coral_usb_unbooted,
     "coral-usb-booted.umockdev": f_coral_usb_booted,
     "coral-pcie.umockdev": f_coral_pcie,

@@ -15,6 +15,7 @@ Device stick(const std::string& id, const std::string& syspath, const std::strin
   d.syspath = syspath;
   d.subsystem = "usb";
   d.portKey = port;
+  d.members = {syspath};
   return d;
 }
 
@@ -25,6 +26,7 @@ Device card(const std::string& addr) {
   d.syspath = "/sys/devices/pci0000:00/" + addr;
   d.subsystem = "pci";
   d.portKey = addr;
+  d.members = {d.syspath};
   return d;
 }
 
@@ -56,12 +58,13 @@ TEST(Inventory, ReturningDeviceIsHealthyAgain) {
 TEST(Inventory, ReenumerationKeepsIdAndHealthInsideTheWindow) {
   Inventory inv(3000ms);
   auto t0 = Clock::now();
-  // An unbooted NCS2 (port path ID) boots and comes back with a unique serial.
+  // An unbooted NCS2 boots and comes back on the socket's USB 3 half, with a serial.
   inv.upsert(stick("usb-1-3", "/sys/devices/usb1/1-3"), t0);
   EXPECT_FALSE(inv.remove("/sys/devices/usb1/1-3", true, t0 + 10ms));  // nothing visible changes
   ASSERT_EQ(inv.snapshot().size(), 1u);
   EXPECT_TRUE(inv.snapshot()[0].healthy);
-  Device booted = stick("SERIAL42", "/sys/devices/usb1/1-3");
+  Device booted = stick("usb-1-3", "/sys/devices/usb2/2-1");
+  booted.serial = "SERIAL42";
   booted.product = "f63b";
   inv.upsert(booted, t0 + 900ms);
   auto snap = inv.snapshot();
@@ -83,13 +86,9 @@ TEST(Inventory, DeviceInAnotherPortIsANewDevice) {
   EXPECT_EQ(inv.snapshot()[0].device.id, "usb-1-4");
 }
 
-TEST(Inventory, SerialTakenAndOwner) {
+TEST(Inventory, Owner) {
   Inventory inv(3000ms);
-  Device a = stick("A", "/sys/devices/usb1/1-3");
-  a.serial = "03e72485";
-  inv.upsert(a, Clock::now());
-  EXPECT_TRUE(inv.serialTaken("03e72485", "/sys/devices/usb1/1-4"));
-  EXPECT_FALSE(inv.serialTaken("03e72485", "/sys/devices/usb1/1-3"));
+  inv.upsert(stick("usb-1-3", "/sys/devices/usb1/1-3"), Clock::now());
   EXPECT_EQ(inv.ownerOf("/sys/devices/usb1/1-3/1-3:1.0"), "/sys/devices/usb1/1-3");
   EXPECT_FALSE(inv.ownerOf("/sys/devices/usb1/1-30"));
   EXPECT_NE(inv.presentAt("/sys/devices/usb1/1-3"), nullptr);
@@ -107,6 +106,55 @@ TEST(Inventory, StormSettlesToTheLastState) {
   auto snap = inv.snapshot();
   ASSERT_EQ(snap.size(), 1u);
   EXPECT_TRUE(snap[0].healthy);
+}
+
+// Issue 8, case 3: a device with a problem (no device node) is Unhealthy, and
+// Healthy again once it is gone.
+TEST(Inventory, ADeviceWithAProblemIsUnhealthyUntilItIsFixed) {
+  Inventory inv(3000ms);
+  auto t0 = Clock::now();
+  inv.upsert(card("0000-03-00.0"), t0);
+  Device unbound = card("0000-03-00.0");
+  unbound.problem = "no device node of subsystem apex: no driver is bound to 0000:03:00.0";
+  EXPECT_TRUE(inv.upsert(unbound, t0 + 1s));
+  EXPECT_FALSE(inv.snapshot()[0].healthy);
+  EXPECT_TRUE(inv.upsert(card("0000-03-00.0"), t0 + 2s));
+  EXPECT_TRUE(inv.snapshot()[0].healthy);
+}
+
+// Issue 8, case 5: a card that loses a function keeps its ID.
+TEST(Inventory, ACardKeepsItsIdWhileAnyOfItsFunctionsIsThere) {
+  Inventory inv(3000ms);
+  auto t0 = Clock::now();
+  Device alveo = card("0000:af:00.0");
+  alveo.id = "0000-af-00.0";
+  alveo.members = {"/sys/devices/pci0000:ae/0000:af:00.0", "/sys/devices/pci0000:ae/0000:af:00.1"};
+  inv.upsert(alveo, t0);
+  Device userOnly = alveo;
+  userOnly.id = "0000-af-00.1";
+  userOnly.syspath = alveo.members[1];
+  userOnly.members = {alveo.members[1]};
+  inv.upsert(userOnly, t0 + 1s);
+  auto snap = inv.snapshot();
+  ASSERT_EQ(snap.size(), 1u);
+  EXPECT_EQ(snap[0].device.id, "0000-af-00.0");
+  EXPECT_EQ(snap[0].device.members, userOnly.members);
+  EXPECT_NE(inv.presentAt(alveo.members[1]), nullptr);
+  EXPECT_EQ(inv.presentAt(alveo.members[0]), nullptr);
+}
+
+TEST(Inventory, TwoClassesMayUseOnePlaceInTurn) {
+  Inventory inv(3000ms);
+  auto t0 = Clock::now();
+  inv.upsert(stick("usb-1-3", "/sys/devices/usb1/1-3"), t0);
+  inv.remove("/sys/devices/usb1/1-3", true, t0);
+  Device ncs = stick("usb-1-3", "/sys/devices/usb1/1-3");
+  ncs.className = "movidius-ncs";
+  inv.upsert(ncs, t0 + 100ms);
+  auto snap = inv.snapshot();
+  ASSERT_EQ(snap.size(), 2u) << "the NCS2 keeps its window; the NCS is a device of its own";
+  EXPECT_EQ(snap[0].device.className, "movidius-ncs");
+  EXPECT_EQ(snap[1].device.className, "movidius-ncs2");
 }
 
 }  // namespace

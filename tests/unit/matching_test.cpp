@@ -94,44 +94,52 @@ TEST(Matching, NormalizeHex) {
   EXPECT_EQ(normalizeHex("03E7"), "03e7");
 }
 
-TEST(Identity, SerialThenPortThenPciAddress) {
-  Device usbDev;
-  usbDev.subsystem = "usb";
-  usbDev.serial = "1234ABCD";
-  usbDev.portKey = "1-2.3";
-  EXPECT_EQ(stableId(usbDev, true), "1234ABCD");
-  EXPECT_EQ(stableId(usbDev, false), "usb-1-2.3");
+Device usbAt(const std::string& socket, const std::string& serial) {
+  Device d;
+  d.subsystem = "usb";
+  d.serial = serial;
+  d.portKey = socket;
+  return d;
+}
+
+TEST(Identity, UsbIsNamedByItsSocketAndPciByItsAddress) {
+  EXPECT_EQ(stableId(usbAt("1-2.3", "1234ABCD")), "usb-1-2.3");
   Device pciDev;
   pciDev.subsystem = "pci";
   pciDev.portKey = "0000:3b:00.0";
-  EXPECT_EQ(stableId(pciDev, false), "0000-3b-00.0");
+  EXPECT_EQ(stableId(pciDev), "0000-3b-00.0");
 }
 
-TEST(Identity, AStickThatReenumeratesIsNamedByItsPort) {
-  Device stick;
-  stick.subsystem = "usb";
-  stick.serial = "1841E1C00A7B3D00";  // a booted NCS2's serial; unbooted it says 03e72485
-  stick.portKey = "1-3";
-  stick.serialNamesIt = false;
-  EXPECT_EQ(stableId(stick, true), "usb-1-3");
+// Issue 8, case 2: an ID is a function of the device and where it sits.
+// Duplicate, missing and changing serials give the same IDs, whatever else
+// is plugged in and in whatever order.
+TEST(Identity, SerialsNeverNameADevice) {
+  // Cheap FT232R clones all report A50285BI; unbooted NCS2s all report 03e72485.
+  EXPECT_EQ(stableId(usbAt("1-7", "A50285BI")), "usb-1-7");
+  EXPECT_EQ(stableId(usbAt("1-8", "A50285BI")), "usb-1-8");
+  EXPECT_EQ(stableId(usbAt("1-7", "")), "usb-1-7") << "a missing serial changes nothing";
+  EXPECT_EQ(stableId(usbAt("1-3", "03e72485")), stableId(usbAt("1-3", "1841E1C00A7B3D00")))
+      << "a serial that changes with the firmware changes nothing";
 }
 
-TEST(Identity, ASharedSerialNamesNeitherDevice) {
-  // Unbooted NCS2s all report serial 03e72485: two of them are told apart by port.
-  auto stick = [](const std::string& serial, const std::string& port) {
-    Device d;
-    d.subsystem = "usb";
-    d.serial = serial;
-    d.portKey = port;
-    return d;
-  };
-  std::vector<Device> devices = {stick("03e72485", "1-3"), stick("03e72485", "1-2"), stick("1841E1C0", "1-4"),
-                                 stick("", "2-1")};
-  assignIds(devices);
-  EXPECT_EQ(devices[0].id, "usb-1-3");
-  EXPECT_EQ(devices[1].id, "usb-1-2");
-  EXPECT_EQ(devices[2].id, "1841E1C0");
-  EXPECT_EQ(devices[3].id, "usb-2-1");
+TEST(Identity, PortPathOfAPortDevice) {
+  EXPECT_EQ(usbPortPathOfPortName("usb1-port3"), "1-3");
+  EXPECT_EQ(usbPortPathOfPortName("usb12-port10"), "12-10");
+  EXPECT_EQ(usbPortPathOfPortName("1-6-port4"), "1-6.4");
+  EXPECT_EQ(usbPortPathOfPortName("2-2.1-port3"), "2-2.1.3");
+  for (const char* bad : {"", "usb1", "usb1-port", "usbx-port1", "-port1", "usb1-portx", "x-port2", "1-0:1.0"})
+    EXPECT_FALSE(usbPortPathOfPortName(bad)) << bad;
+}
+
+// Issue 8, case 1: the two halves of one socket name it by its USB 2 half
+// (the lower bus), whichever half the device is on.
+TEST(Identity, ASocketIsNamedByItsUsb2Half) {
+  EXPECT_EQ(usbSocketPath("1-3", "2-1"), "1-3");
+  EXPECT_EQ(usbSocketPath("2-1", "1-3"), "1-3");
+  EXPECT_EQ(usbSocketPath("2-2.4", "1-6.4"), "1-6.4");
+  EXPECT_EQ(usbSocketPath("1-6.4", "2-2.4"), "1-6.4");
+  EXPECT_EQ(usbSocketPath("10-1", "9-4"), "9-4") << "bus numbers compare as numbers";
+  EXPECT_EQ(usbSocketPath("1-7", std::nullopt), "1-7") << "a port without a peer names itself";
 }
 
 TEST(Identity, FilenameSafe) {
