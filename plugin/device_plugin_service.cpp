@@ -150,9 +150,9 @@ grpc::Status DevicePluginService::preferred(const v1beta1::PreferredAllocationRe
     std::vector<AllocationCandidate> available;
     for (const auto& id : creq.available_deviceids()) {
       auto it = known.find(id);
-      // An ID we no longer know still counts as one device of its own.
+      // An ID we no longer know counts as one device of its own, picked last.
       if (it == known.end())
-        available.push_back({id, id, -1});
+        available.push_back({id, id, -1, false});
       else
         available.push_back({id, it->second->physicalId, it->second->numaNode});
     }

@@ -199,16 +199,27 @@ std::vector<std::string> preferredAllocation(const std::vector<AllocationCandida
   size_t need = size - result.size();
   if (need == 0) return result;
 
-  // Each ID once (the first of duplicates), less the must_include ones.
+  // Each ID once (the first of duplicates), less the must_include ones. IDs
+  // the plugin no longer advertises are taken last: Allocate would refuse them.
   std::map<int, Candidates> byNuma;
-  for (const auto& c : available)
-    if (!taken.count(c.id) && byId[c.id] == &c) byNuma[c.numaNode].push_back(&c);
-
+  Candidates unknown;
+  size_t known = 0;
+  for (const auto& c : available) {
+    if (taken.count(c.id) || byId[c.id] != &c) continue;
+    if (!c.known) {
+      unknown.push_back(&c);
+      continue;
+    }
+    byNuma[c.numaNode].push_back(&c);
+    ++known;
+  }
+  size_t fromKnown = std::min(need, known);
   Candidates picked;
-  if (auto one = pickOneNode(byNuma, need, held, mustNuma, policy))
-    picked = std::move(one->slots);
-  else
-    picked = pickAcrossNodes(byNuma, need, held, mustNuma, policy);
+  if (fromKnown > 0) {
+    auto one = pickOneNode(byNuma, fromKnown, held, mustNuma, policy);
+    picked = one ? std::move(one->slots) : pickAcrossNodes(byNuma, fromKnown, held, mustNuma, policy);
+  }
+  for (size_t i = 0; picked.size() < need; ++i) picked.push_back(unknown[i]);
   for (const auto* c : picked) result.push_back(c->id);
   return result;
 }

@@ -16,7 +16,8 @@
 //    the most free slots left, among equals the one holding fewer of this
 //    request's slots. Among NUMA nodes: the most free slots left on the
 //    busiest device used, then the most devices.
-// 4. Ties go to the lowest physical ID, then a node with affinity over -1,
+// 4. IDs that are not `known` come last, after every known one.
+// 5. Ties go to the lowest physical ID, then a node with affinity over -1,
 //    then the lowest node; within a device, slots in the kubelet's order.
 
 #include <stdexcept>
@@ -31,6 +32,9 @@ struct AllocationCandidate {
   std::string id;
   std::string physicalId;
   int numaNode = -1;
+  // False for an ID the plugin does not advertise (any more): such IDs are
+  // picked only when the known ones are too few, since Allocate refuses them.
+  bool known = true;
 };
 
 // Returns exactly `size` distinct IDs drawn from `available` (duplicates count

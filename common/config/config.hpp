@@ -34,6 +34,10 @@ struct DeviceClass {
   std::vector<std::string> childSubsystems;
   // Nodes every device of the class also needs (e.g. /dev/nvidiactl).
   std::vector<std::string> extraNodes;
+  // Shell patterns (fnmatch, FNM_PATHNAME) of which each must match one of a
+  // device's own nodes for it to be Healthy ("/dev/intel-fpga-port.*").
+  // Empty: any one node of its own will do.
+  std::vector<std::string> requiredNodes;
   // USB sticks disconnect and come back with new IDs while their firmware boots;
   // such a class keeps a removed device Healthy for the grace window.
   bool reenumerates = false;

@@ -153,8 +153,14 @@ DeviceClass parseClass(const Reader& r) {
   if (c.mode == Mode::Agent && c.backend.empty()) r.fail("agent mode needs a 'backend'");
   if (r.has("nodes")) {
     Reader nodes = r["nodes"];
-    nodes.expectObject({"childSubsystems", "extra"});
+    nodes.expectObject({"childSubsystems", "extra", "required"});
     if (nodes.has("childSubsystems")) c.childSubsystems = nodes["childSubsystems"].strings();
+    if (nodes.has("required")) {
+      c.requiredNodes = nodes["required"].strings();
+      for (size_t i = 0; i < c.requiredNodes.size(); ++i)
+        if (c.requiredNodes[i].rfind("/dev/", 0) != 0 || c.requiredNodes[i].size() == 5)
+          nodes["required"].at(i).fail("expected a pattern under /dev/, got '" + c.requiredNodes[i] + "'");
+    }
     if (nodes.has("extra")) {
       c.extraNodes = nodes["extra"].strings();
       for (size_t i = 0; i < c.extraNodes.size(); ++i)

@@ -58,7 +58,8 @@ void DeviceWatcher::apply(const Uevent& ev) {
   }
 }
 
-void DeviceWatcher::upsert(Device d) {
+void DeviceWatcher::upsert(Device d, bool recheckOthers) {
+  std::vector<std::string> others = recheckOthers ? inventory_.overlapping(d) : std::vector<std::string>{};
   const Device* before = inventory_.presentAt(d.syspath);
   std::string problemBefore = before ? before->problem : "";
   bool known = before != nullptr;
@@ -70,6 +71,13 @@ void DeviceWatcher::upsert(Device d) {
       spdlog::warn("{} device {} at {}: {}", cls, id, where, problem);
     else if (known)
       spdlog::info("{} device {} at {}: usable again", cls, id, where);
+  }
+  // A sysfs device belongs to one device only.
+  for (const auto& other : others) {
+    if (auto again = scanner_.resolve(other))
+      upsert(std::move(*again), false);
+    else
+      inventory_.remove(other, false, Inventory::Clock::now());
   }
 }
 

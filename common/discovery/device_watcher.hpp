@@ -31,7 +31,8 @@ class DeviceWatcher {
  private:
   void onUevents();
   void apply(const Uevent& ev);
-  void upsert(Device d);
+  // `recheckOthers`: read again the devices that claimed one of d's members.
+  void upsert(Device d, bool recheckOthers = true);
   void flush();
 
   const Config& config_;

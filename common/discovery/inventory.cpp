@@ -26,15 +26,6 @@ bool Inventory::upsert(Device d, Clock::time_point now) {
     changed |= stale;
     return stale;
   });
-  if (!byId_.count({d.className, d.id})) {
-    for (const auto& [key, e] : byId_) {
-      const Device& old = e.tracked.device;
-      if (e.present && old.className == d.className && sharesMember(old, d)) {
-        d.id = key.second;
-        break;
-      }
-    }
-  }
   bool healthy = d.problem.empty();
   Key key{d.className, d.id};
   auto it = byId_.find(key);
@@ -73,6 +64,16 @@ std::optional<Inventory::Clock::time_point> Inventory::nextExpiry() const {
   for (const auto& [id, e] : byId_)
     if (!e.present && (!next || e.goneAt + grace_ < *next)) next = e.goneAt + grace_;
   return next;
+}
+
+std::vector<std::string> Inventory::overlapping(const Device& d) const {
+  std::vector<std::string> out;
+  for (const auto& [key, e] : byId_) {
+    const Device& other = e.tracked.device;
+    if (e.present && key != Key{d.className, d.id} && other.className == d.className && sharesMember(other, d))
+      out.push_back(other.syspath);
+  }
+  return out;
 }
 
 const Device* Inventory::presentAt(const std::string& syspath) const {

@@ -27,10 +27,8 @@ class Inventory {
 
   explicit Inventory(std::chrono::milliseconds grace) : grace_(grace) {}
 
-  // A device seen now (added or changed); Healthy unless it has a problem. A
-  // card that lost or gained a function (it shares a member with a present
-  // device of its class) keeps that device's ID. Returns whether anything a
-  // consumer sees changed.
+  // A device seen now (added or changed); Healthy unless it has a problem.
+  // Returns whether anything a consumer sees changed.
   bool upsert(Device d, Clock::time_point now);
 
   // The device with member `syspath` left. `reenumerates`: keep it Healthy meanwhile.
@@ -40,6 +38,10 @@ class Inventory {
   bool expire(Clock::time_point now);
   std::optional<Clock::time_point> nextExpiry() const;
 
+  // Syspaths of the present devices of d's class, other than d, that have a
+  // member of d's (read before a function turned out to be a VF, say): they
+  // are to be read again.
+  std::vector<std::string> overlapping(const Device& d) const;
   // The present device with a member at `syspath`, or null.
   const Device* presentAt(const std::string& syspath) const;
   // The member of a present device that `syspath` sits under (a child's owner).

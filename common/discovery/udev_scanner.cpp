@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "discovery/identity.hpp"
+#include "discovery/node_requirements.hpp"
 #include "discovery/udev_facts.hpp"
 
 namespace kubeaccel {
@@ -135,29 +136,62 @@ void readUsbDetails(udev_device* dev, const DeviceClass& cls, Device& d, const U
                  d.busLocation, details->speedMbps);
 }
 
-// Why a device without nodes of its own has none, for the log and `kubeaccel devices`.
-std::string noNodeProblem(udev_device* dev, const DeviceClass& cls) {
+// Why a device lacks nodes, for the log and `kubeaccel devices`: what is
+// missing and, for a PCI function, what its driver did.
+std::string nodeProblem(udev_device* dev, const DeviceClass& cls, const std::vector<std::string>& own) {
+  if (!own.empty()) return missingNodes(own, cls);
+  std::string problem = "no device node";
+  for (size_t i = 0; i < cls.childSubsystems.size(); ++i) problem += (i ? "/" : " of subsystem ") + cls.childSubsystems[i];
+  if (str(udev_device_get_subsystem(dev)) != "pci") return problem;
   std::string name = str(udev_device_get_sysname(dev));
-  std::string which = cls.childSubsystems.empty() ? "no device node" : "no device node of subsystem ";
-  for (size_t i = 0; i < cls.childSubsystems.size(); ++i) which += (i ? "/" : "") + cls.childSubsystems[i];
-  if (str(udev_device_get_subsystem(dev)) != "pci") return which;
   const char* driver = udev_device_get_driver(dev);
-  if (!driver) return which + ": no driver is bound to " + name;
-  return which + ": driver '" + std::string(driver) + "' is bound to " + name + " but made none";
+  if (!driver) return problem + ": no driver is bound to " + name;
+  return problem + ": driver '" + std::string(driver) + "' is bound to " + name + " but made none";
+}
+
+// "0000:af:00.1" -> "0000:af:00.0": a card is named by its function 0, which
+// exists whenever the card does (PCI requires it), whichever functions a
+// class claims and whichever came first.
+std::string cardName(const std::string& function) {
+  auto dot = function.rfind('.');
+  return dot == std::string::npos ? function : function.substr(0, dot) + ".0";
 }
 
 }  // namespace
 
+std::vector<UdevDevicePtr> UdevScanner::members(udev_device* dev, const DeviceClass& cls, const std::string& gone) {
+  std::string subsystem = str(udev_device_get_subsystem(dev));
+  if (subsystem == "pci") return cardFunctions(dev, cls, gone);
+  std::vector<UdevDevicePtr> out;
+  udev_device* pci = subsystem == "accel" ? udev_device_get_parent_with_subsystem_devtype(dev, "pci", nullptr) : nullptr;
+  if (!pci) {
+    if (!isAtOrUnder(str(udev_device_get_syspath(dev)), gone)) out.emplace_back(udev_device_ref(dev));
+    return out;
+  }
+  // Every accel node of one PCI function is one device.
+  UdevEnumeratePtr e(udev_enumerate_new(udev_.get()));
+  udev_enumerate_add_match_subsystem(e.get(), "accel");
+  udev_enumerate_add_match_parent(e.get(), pci);
+  udev_enumerate_scan_devices(e.get());
+  udev_list_entry* entry;
+  udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e.get())) {
+    std::string path = str(udev_list_entry_get_name(entry));
+    if (isAtOrUnder(path, gone)) continue;
+    UdevDevicePtr a(udev_device_new_from_syspath(udev_.get(), path.c_str()));
+    if (a && classify(config_, factsOf(a.get())) == &cls) out.push_back(std::move(a));
+  }
+  std::sort(out.begin(), out.end(), [](const UdevDevicePtr& a, const UdevDevicePtr& b) {
+    return str(udev_device_get_syspath(a.get())) < str(udev_device_get_syspath(b.get()));
+  });
+  return out;
+}
+
 std::optional<Device> UdevScanner::read(udev_device* dev, const DeviceFacts& f, const DeviceClass& cls,
                                         const UsbSession* usb, const std::string& gone) {
-  std::vector<UdevDevicePtr> functions;
-  DeviceFacts facts = f;
-  if (f.subsystem == "pci") {
-    functions = cardFunctions(dev, cls, gone);
-    if (functions.empty()) return std::nullopt;
-    dev = functions.front().get();  // a card is read from, and named by, its lowest function
-    facts = factsOf(dev);
-  }
+  std::vector<UdevDevicePtr> parts = members(dev, cls, gone);
+  if (parts.empty()) return std::nullopt;
+  dev = parts.front().get();  // a card is read from its lowest function
+  DeviceFacts facts = parts.size() > 1 || f.subsystem == "pci" ? factsOf(dev) : f;
   Device d;
   d.className = cls.name;
   d.syspath = str(udev_device_get_syspath(dev));
@@ -166,9 +200,14 @@ std::optional<Device> UdevScanner::read(udev_device* dev, const DeviceFacts& f, 
   d.product = d.subsystem == "usb" ? facts.product : facts.device;
   d.serial = facts.serial;
   std::string sysname = str(udev_device_get_sysname(dev));
+  std::string where;
+  for (const auto& p : parts) {
+    d.members.push_back(str(udev_device_get_syspath(p.get())));
+    where += (where.empty() ? "" : ",") + str(udev_device_get_sysname(p.get()));
+  }
   if (d.subsystem == "accel") {
-    // An accel device is known by the PCI function it sits on, else by its
-    // parent: accelN is numbered in probe order.
+    // Known by the PCI function it sits on, else by its parent: accelN is
+    // numbered in probe order. A virtual one, with neither, by its name.
     udev_device* pci = udev_device_get_parent_with_subsystem_devtype(dev, "pci", nullptr);
     udev_device* parent = pci ? pci : udev_device_get_parent(dev);
     d.portKey = parent ? str(udev_device_get_sysname(parent)) : sysname;
@@ -183,10 +222,9 @@ std::optional<Device> UdevScanner::read(udev_device* dev, const DeviceFacts& f, 
     d.busLocation = "usb " + sysname;
     if (usb) readUsbDetails(dev, cls, d, *usb);
   } else {
-    d.portKey = sysname;
-    d.busLocation = "pci ";
-    for (size_t i = 0; i < functions.size(); ++i)
-      d.busLocation += (i ? "," : "") + str(udev_device_get_sysname(functions[i].get()));
+    bool virtualFunction = ::access((d.syspath + "/physfn").c_str(), F_OK) == 0;
+    d.portKey = virtualFunction ? sysname : cardName(sysname);
+    d.busLocation = "pci " + where;
   }
   d.id = stableId(d);
   try {
@@ -195,31 +233,27 @@ std::optional<Device> UdevScanner::read(udev_device* dev, const DeviceFacts& f, 
     spdlog::error("skipping {} device {}: {}", cls.name, d.syspath, e.what());
     return std::nullopt;
   }
-  if (functions.empty()) {
-    d.members = {d.syspath};
-    d.nodes = ownNodesOf(udev_.get(), dev, cls, gone);
-  }
-  for (const auto& fn : functions) {
-    d.members.push_back(str(udev_device_get_syspath(fn.get())));
-    auto more = ownNodesOf(udev_.get(), fn.get(), cls, gone);
+  for (const auto& p : parts) {
+    auto more = ownNodesOf(udev_.get(), p.get(), cls, gone);
     d.nodes.insert(d.nodes.end(), more.begin(), more.end());
   }
-  if (d.nodes.empty()) d.problem = noNodeProblem(dev, cls);
+  std::optional<std::string> nvidiaProblem;
   if (d.subsystem == "pci" && d.vendor == "10de") {
     // The NVIDIA driver's nodes are no sysfs children; the driver names them.
     try {
-      if (auto node = nvidiaNodeOf(sysname)) {
+      if (auto node = nvidiaNodeOf(sysname))
         d.nodes.push_back(*node);
-        d.problem.clear();
-      } else {
-        d.problem = "no /dev/nvidiaN: the NVIDIA driver has not claimed it (no /proc/driver/nvidia/gpus/" + sysname +
-                    ")";
-      }
+      else
+        nvidiaProblem = "no /dev/nvidiaN: the NVIDIA driver has not claimed it (no /proc/driver/nvidia/gpus/" +
+                        sysname + ")";
     } catch (const std::exception& e) {
       spdlog::error("skipping {} device {}: {}", cls.name, d.syspath, e.what());
       return std::nullopt;
     }
   }
+  std::sort(d.nodes.begin(), d.nodes.end());
+  d.nodes.erase(std::unique(d.nodes.begin(), d.nodes.end()), d.nodes.end());
+  d.problem = nvidiaProblem ? *nvidiaProblem : nodeProblem(dev, cls, d.nodes);
   auto extra = extraNodesOf(cls);
   d.nodes.insert(d.nodes.end(), extra.begin(), extra.end());
   std::sort(d.nodes.begin(), d.nodes.end());

@@ -33,6 +33,9 @@ class UdevScanner {
   std::optional<Device> claimedOwner(udev_device* dev, const UsbSession* usb, const std::string& gone);
   std::optional<Device> read(udev_device* dev, const DeviceFacts& facts, const DeviceClass& cls,
                              const UsbSession* usb, const std::string& gone);
+  // What the device `dev` belongs to is made of, lowest first: the functions
+  // of its PCI card, or the accel nodes of its PCI function, or itself.
+  std::vector<UdevDevicePtr> members(udev_device* dev, const DeviceClass& cls, const std::string& gone);
   // The functions of the PCI card `dev` is on that `cls` claims, lowest first.
   std::vector<UdevDevicePtr> cardFunctions(udev_device* dev, const DeviceClass& cls, const std::string& gone);
   bool claimedByAncestor(udev_device* dev);

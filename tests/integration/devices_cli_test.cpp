@@ -256,6 +256,24 @@ TEST_F(DiscoveryEdgeTest, MissingAttributesNeverMatchOrCrash) {
   EXPECT_EQ(json::parse(out)["devices"].size(), 0u) << out;
 }
 
+// Two accel nodes under one PCI function are one device with both nodes, not
+// two devices with one ID.
+TEST_F(DiscoveryEdgeTest, AccelNodesOfOneFunctionAreOneDevice) {
+  std::string text = PluginHarness::readTestbed("accel.umockdev");
+  std::string second = text.substr(0, text.find("\n\n") + 2);
+  for (auto [from, to] : {std::pair<std::string, std::string>{"accel0", "accel1"}, {"261:0", "261:1"},
+                          {"MINOR=0", "MINOR=1"}})
+    for (auto at = second.find(from); at != std::string::npos; at = second.find(from, at + to.size()))
+      second.replace(at, from.size(), to);
+  h.plugText(second + text);
+  std::string out, err;
+  ASSERT_EQ(devices(&out, &err), 0) << err;
+  json doc = json::parse(out);
+  ASSERT_EQ(doc["devices"].size(), 1u) << out;
+  EXPECT_EQ(doc["devices"][0]["id"], "0000-00-0b.0");
+  EXPECT_EQ(doc["devices"][0]["nodes"], json::parse(R"(["/dev/accel/accel0", "/dev/accel/accel1"])"));
+}
+
 TEST_F(DiscoveryEdgeTest, AccelDeviceShowsItsPciFunctionsIds) {
   h.plug("accel.umockdev");
   std::string out, err;

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "plugin_fixture.hpp"
@@ -21,6 +22,22 @@ const std::string kPch = "/sys/devices/pci0000:00/0000:00:14.0";
 std::vector<std::string> slotIds(const std::string& id, int n) {
   std::vector<std::string> out;
   for (int k = 0; k < n; ++k) out.push_back(id + "-s" + std::to_string(k));
+  return out;
+}
+
+// A testbed description without the paragraphs whose devpath contains `part`.
+std::string without(const std::string& description, const std::string& part) {
+  std::string out, paragraph;
+  std::istringstream in(description + "\n");
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) {
+      paragraph += line + "\n";
+      continue;
+    }
+    if (!paragraph.empty() && paragraph.substr(0, paragraph.find('\n')).find(part) == std::string::npos)
+      out += paragraph + "\n";
+    paragraph.clear();
+  }
   return out;
 }
 
@@ -234,7 +251,8 @@ TEST_F(DiscoveryFaultTest, PackAndSpreadHoldAcrossRequests) {
 }
 
 // Case 5: the Alveo's two functions are one device with both functions' nodes;
-// a function that goes leaves the card under its ID with the other's nodes.
+// a function that goes leaves the card under its ID, Unhealthy without the
+// user function's render node.
 TEST_F(DiscoveryFaultTest, AnAlveoCardIsOneDevice) {
   const std::string alveo = "kubeaccel.io/xilinx-alveo";
   const std::string card = "/sys/devices/pci0000:ae/0000:ae:00.0/0000:af:00";
@@ -248,17 +266,66 @@ TEST_F(DiscoveryFaultTest, AnAlveoCardIsOneDevice) {
             (std::vector<std::string>{"/dev/dri/card1", "/dev/dri/renderD128", "/dev/xclmgmt44800"}));
 
   h.unplug(card + ".1");
-  // Nothing the kubelet sees changes, so poll Allocate (outside the stand-in's lock).
-  auto deadline = std::chrono::steady_clock::now() + kWait;
-  std::vector<std::string> nodes;
-  do {
-    std::this_thread::sleep_for(10ms);
-    v1beta1::AllocateResponse r;
-    if (h.kubelet().allocate(alveo, {"0000-af-00.0"}, &r).ok()) nodes = nodesOf(r.container_responses(0));
-  } while (nodes != std::vector<std::string>{"/dev/xclmgmt44800"} && std::chrono::steady_clock::now() < deadline);
-  EXPECT_EQ(nodes, std::vector<std::string>{"/dev/xclmgmt44800"}) << "the management function's node is left";
+  ASSERT_TRUE(waitHealth(alveo, "0000-af-00.0", "Unhealthy"));
+  EXPECT_TRUE(h.waitForLog("device 0000-af-00.0 is now Unhealthy: no device node matching /dev/dri/renderD*"));
   EXPECT_EQ(idsOf(h.kubelet().resources(), alveo), std::vector<std::string>{"0000-af-00.0"});
-  EXPECT_EQ(healthOf(h.kubelet().resources(), alveo, "0000-af-00.0"), "Healthy");
+  h.plug("xilinx-alveo.umockdev");
+  ASSERT_TRUE(waitHealth(alveo, "0000-af-00.0", "Healthy"));
+}
+
+// Case 5, whatever the order: a card is named by its function 0 whichever of
+// its functions is there and came first, so one card never has two IDs (two
+// IDs would hand its nodes to two pods), before or after a restart.
+TEST_F(DiscoveryFaultTest, ACardHasOneIdWhicheverFunctionComesFirst) {
+  const std::string alveo = "kubeaccel.io/xilinx-alveo";
+  const std::string card = "/sys/devices/pci0000:ae/0000:ae:00.0/0000:af:00";
+  const std::string userOnly = without(PluginHarness::readTestbed("xilinx-alveo.umockdev"), "0000:af:00.0/");
+  h.plugText(without(userOnly, "0000:af:00.0\n"));
+  std::string config = h.writeConfig(R"({"graceWindowMs": 60000})");
+  h.startPlugin(config);
+  ASSERT_TRUE(waitHealth(alveo, "0000-af-00.0", "Unhealthy")) << "the user function alone: the card's ID";
+  h.plug("xilinx-alveo.umockdev");  // the management function arrives
+  ASSERT_TRUE(waitHealth(alveo, "0000-af-00.0", "Healthy"));
+  v1beta1::AllocateResponse resp;
+  ASSERT_TRUE(h.kubelet().allocate(alveo, {"0000-af-00.0"}, &resp).ok());
+  EXPECT_EQ(nodesOf(resp.container_responses(0)),
+            (std::vector<std::string>{"/dev/dri/card1", "/dev/dri/renderD128", "/dev/xclmgmt44800"}));
+  EXPECT_EQ(idsOf(h.kubelet().resources(), alveo), std::vector<std::string>{"0000-af-00.0"});
+
+  // Both go, then come back user function first: still one device.
+  h.unplug(card + ".0");
+  h.unplug(card + ".1");
+  ASSERT_TRUE(waitHealth(alveo, "0000-af-00.0", "Unhealthy"));
+  h.plugText(userOnly);
+  h.plug("xilinx-alveo.umockdev");
+  ASSERT_TRUE(waitHealth(alveo, "0000-af-00.0", "Healthy"));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(idsOf(h.kubelet().resources(), alveo), std::vector<std::string>{"0000-af-00.0"});
+
+  // A restart with the management function gone names it the same.
+  h.unplug(card + ".0");
+  ASSERT_EQ(h.stopPlugin(SIGTERM), 0);
+  h.startPlugin(config);
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(alveo, 2, kWait));
+  ASSERT_TRUE(waitHealth(alveo, "0000-af-00.0", "Unhealthy")) << "no /dev/xclmgmt*: not all it needs";
+  EXPECT_EQ(idsOf(h.kubelet().resources(), alveo), std::vector<std::string>{"0000-af-00.0"});
+}
+
+// Case 3, partly: a device that loses one of the nodes its class needs (the
+// FPGA PAC's port, without which no workload runs) is Unhealthy too.
+TEST_F(DiscoveryFaultTest, ADeviceMissingARequiredNodeIsUnhealthy) {
+  const std::string pac = "kubeaccel.io/intel-fpga-pac";
+  const std::string port = "/sys/devices/pci0000:5d/0000:5d:00.0/0000:5e:00.0/fpga/intel-fpga-dev.0/intel-fpga-port.0";
+  h.plug("intel-fpga-pac.umockdev");
+  h.startPlugin("");
+  ASSERT_TRUE(waitHealth(pac, "0000-5e-00.0", "Healthy"));
+  h.unplug(port);
+  ASSERT_TRUE(waitHealth(pac, "0000-5e-00.0", "Unhealthy"));
+  EXPECT_TRUE(h.waitForLog("device 0000-5e-00.0 is now Unhealthy: no device node matching /dev/intel-fpga-port.*"));
+  v1beta1::AllocateResponse resp;
+  EXPECT_EQ(h.kubelet().allocate(pac, {"0000-5e-00.0"}, &resp).error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  h.plug("intel-fpga-pac.umockdev");
+  ASSERT_TRUE(waitHealth(pac, "0000-5e-00.0", "Healthy"));
 }
 
 }  // namespace

@@ -98,6 +98,8 @@ TEST(Config, ErrorsNameTheKey) {
   EXPECT_EQ(errorOf(R"({"graceWindowMs": "3s"})"), "config: graceWindowMs: expected an integer, got string \"3s\"");
   EXPECT_EQ(errorOf(R"({"classes": [{"name": "a", "match": [{"subsystem": "usb"}], "nodes": {"extra": ["/etc/passwd"]}}]})"),
             "config: classes[0].nodes.extra[0]: expected a path under /dev/, got '/etc/passwd'");
+  EXPECT_EQ(errorOf(R"({"classes": [{"name": "a", "match": [{"subsystem": "usb"}], "nodes": {"required": ["/dev/x*", "sda"]}}]})"),
+            "config: classes[0].nodes.required[1]: expected a pattern under /dev/, got 'sda'");
   EXPECT_EQ(errorOf("[1, 2]"), "config: expected an object, got array [1,2]");
   EXPECT_NE(errorOf("{\"classes\": [").find("config: invalid JSON: parse error at line 1"), std::string::npos)
       << errorOf("{\"classes\": [");

@@ -3,6 +3,7 @@
 #include "config/config_loader.hpp"
 #include "discovery/device_facts.hpp"
 #include "discovery/identity.hpp"
+#include "discovery/node_requirements.hpp"
 
 namespace kubeaccel {
 namespace {
@@ -147,6 +148,29 @@ TEST(Identity, FilenameSafe) {
   EXPECT_EQ(filenameSafe(".."), "_..");
   EXPECT_EQ(filenameSafe(""), "_");
   EXPECT_EQ(filenameSafe("ok-1.2_3"), "ok-1.2_3");
+}
+
+// Issue 8, case 3: a device lacking the nodes its class hands to containers.
+TEST(NodeRequirements, EveryRequiredPatternNeedsANode) {
+  DeviceClass pac;
+  pac.requiredNodes = {"/dev/intel-fpga-fme.*", "/dev/intel-fpga-port.*"};
+  EXPECT_EQ(missingNodes({"/dev/intel-fpga-fme.0", "/dev/intel-fpga-port.0"}, pac), "");
+  EXPECT_EQ(missingNodes({"/dev/intel-fpga-fme.0"}, pac), "no device node matching /dev/intel-fpga-port.*");
+  EXPECT_EQ(missingNodes({}, pac), "no device node");
+  DeviceClass alveo;
+  alveo.requiredNodes = {"/dev/xclmgmt*", "/dev/dri/renderD*"};
+  EXPECT_EQ(missingNodes({"/dev/xclmgmt44800"}, alveo), "no device node matching /dev/dri/renderD*");
+  EXPECT_EQ(missingNodes({"/dev/dri/card1", "/dev/xclmgmt44800"}, alveo), "no device node matching /dev/dri/renderD*");
+  DeviceClass gpu;
+  gpu.requiredNodes = {"/dev/nvidia[0-9]*"};
+  EXPECT_EQ(missingNodes({"/dev/nvidia-uvm"}, gpu), "no device node matching /dev/nvidia[0-9]*");
+  EXPECT_EQ(missingNodes({"/dev/nvidia3"}, gpu), "");
+  DeviceClass any;  // no patterns: one node of its own will do
+  EXPECT_EQ(missingNodes({"/dev/bus/usb/001/004"}, any), "");
+  EXPECT_EQ(missingNodes({}, any), "no device node");
+  DeviceClass star;
+  star.requiredNodes = {"/dev/*"};
+  EXPECT_EQ(missingNodes({"/dev/dri/card0"}, star), "no device node matching /dev/*") << "* stays in one directory";
 }
 
 }  // namespace

@@ -363,5 +363,23 @@ TEST(PreferredAllocation, PolicyHoldsOverRandomSequences) {
   }
 }
 
+// An ID the plugin does not advertise (a stick just dropped, say) would be
+// refused by Allocate: it is chosen only when the known IDs are too few.
+TEST(PreferredAllocation, UnknownIdsComeLast) {
+  for (SlotPolicy policy : {SlotPolicy::Pack, SlotPolicy::Spread}) {
+    std::vector<AllocationCandidate> avail = {{"usb-9-9-s0", "usb-9-9-s0", -1, false}};
+    addDevice(avail, "A", 4, 0);
+    avail.push_back({"gone", "gone", 0, false});
+    EXPECT_EQ(physicalOf(preferredAllocation(avail, {}, 1, policy)), std::set<std::string>{"A"});
+    EXPECT_EQ(physicalOf(preferredAllocation(avail, {}, 4, policy)), std::set<std::string>{"A"});
+    auto all = preferredAllocation(avail, {}, 6, policy);
+    expectValid(avail, all, 6);
+    EXPECT_EQ(std::vector<std::string>(all.end() - 2, all.end()), (std::vector<std::string>{"usb-9-9-s0", "gone"}))
+        << "the unknown ones only to make up the size, in the kubelet's order";
+    EXPECT_EQ(preferredAllocation(avail, {"gone"}, 1, policy), std::vector<std::string>{"gone"})
+        << "must_include is kept whatever it is";
+  }
+}
+
 }  // namespace
 }  // namespace kubeaccel
