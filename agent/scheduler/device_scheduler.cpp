@@ -24,6 +24,27 @@ struct RunnerCache {
   }
 };
 
+namespace {
+
+// One row of `a` and one of `b` have the same datatype and dims (all but dim 0).
+bool sameRowShape(const InputTensor& a, const InputTensor& b) {
+  return a.datatype == b.datatype && a.shape.size() == b.shape.size() && !a.shape.empty() &&
+         std::equal(a.shape.begin() + 1, a.shape.end(), b.shape.begin() + 1);
+}
+
+// Requests may share a run only when each input's rows have the same
+// datatype and dims: a model with a free non-batch dim ([N,M]) must never
+// run [1,4000] and [1,4] as one [2,4000] tensor, which would hand one
+// tenant's bytes to the other.
+bool mayJoin(const InferJob& lead, const InferJob& next) {
+  if (next.model != lead.model || next.inputs.size() != lead.inputs.size()) return false;
+  for (size_t i = 0; i < lead.inputs.size(); ++i)
+    if (!sameRowShape(lead.inputs[i], next.inputs[i])) return false;
+  return true;
+}
+
+}  // namespace
+
 DeviceScheduler::DeviceScheduler(int slots, int workers, size_t maxQueued)
     : maxQueued_(maxQueued),
       slots_(static_cast<size_t>(std::max(slots, 1))),
@@ -119,7 +140,7 @@ std::vector<InferJob> DeviceScheduler::takeBatch(std::unique_lock<std::mutex>& l
         size_t s = (cursor_ + i) % slots_.size();
         if (slots_[s].empty() || !mayAdd(s)) continue;
         InferJob& next = slots_[s].front();
-        if (next.model != batch.front().model || rows + next.rows > max) continue;
+        if (!mayJoin(batch.front(), next) || rows + next.rows > max) continue;
         rows += next.rows;
         share[s] += next.rows;
         batch.push_back(std::move(next));
@@ -162,8 +183,17 @@ std::vector<InputTensor> concatenate(const std::vector<InferJob>& jobs, int64_t 
   for (size_t i = 0; i < n; ++i) {
     InputTensor t = jobs.front().inputs[i];
     t.shape[0] = rows;
+    // Every job's rows have the lead job's size (takeBatch joins only equal
+    // non-batch dims); checked again here, since a wrong size would mix tenants' bytes.
+    auto rowBytes = byteCount(t.datatype, std::vector<int64_t>(t.shape.begin() + 1, t.shape.end()));
     size_t total = 0;
-    for (const auto& j : jobs) total += j.inputs[i].data.size();
+    for (const auto& j : jobs) {
+      const InputTensor& in = j.inputs[i];
+      if (!rowBytes || !sameRowShape(in, t) || in.data.size() != *rowBytes * static_cast<uint64_t>(j.rows))
+        throw std::runtime_error("input '" + t.name + "': a request of " + in.datatype + " " + shapeString(in.shape) +
+                                 " cannot join a batch of " + t.datatype + " " + shapeString(t.shape));
+      total += in.data.size();
+    }
     storage[i].resize(total);
     size_t off = 0;
     for (const auto& j : jobs) {

@@ -96,6 +96,27 @@ grpc::Status checkShape(const TensorSpec& spec, const std::vector<int64_t>& shap
   return grpc::Status::OK;
 }
 
+// The dims within what the engine takes, and the tensor's byte count, with
+// every multiplication overflow-checked (a wrapped count would let a few bytes
+// pass for a huge tensor, which the engine would then read far past).
+grpc::Status checkSize(const std::string& what, const std::string& datatype, const std::vector<int64_t>& shape,
+                       const EngineLimits& limits, uint64_t* bytes) {
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] < limits.minDim || shape[d] > limits.maxDim)
+      return invalid(what + ": dim " + std::to_string(d) + " of shape " + shapeString(shape) + " is " +
+                     std::to_string(shape[d]) + "; the engine takes dims of " + std::to_string(limits.minDim) +
+                     " to " + std::to_string(limits.maxDim));
+  int64_t elements = elementCount(shape);
+  if (elements < 0 || elements > limits.maxElements)
+    return invalid(what + ": shape " + shapeString(shape) + " has " +
+                   (elements < 0 ? std::string("more than 2^63") : std::to_string(elements)) +
+                   " elements; the engine takes at most " + std::to_string(limits.maxElements) + " per tensor");
+  auto n = byteCount(datatype, shape);
+  if (!n) return invalid(what + ": the byte count of " + datatype + " " + shapeString(shape) + " does not fit 64 bits");
+  *bytes = *n;
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 grpc::Status prepareInfer(const inference::ModelInferRequest& req, const ServedModel& model, const ShmRegistry& shm,
@@ -133,7 +154,8 @@ grpc::Status prepareInfer(const inference::ModelInferRequest& req, const ServedM
     if (rows != out->rows)
       return invalid(what + ": batch size " + std::to_string(rows) + " differs from the other inputs' " +
                      std::to_string(out->rows));
-    size_t expectBytes = static_cast<size_t>(elementCount(shape)) * elementSize(spec.datatype);
+    uint64_t expectBytes = 0;
+    if (auto s = checkSize(what, spec.datatype, shape, model.loaded->limits(), &expectBytes); !s.ok()) return s;
     std::string expected = "expected " + std::to_string(expectBytes) + " bytes for " + spec.datatype + " " +
                            shapeString(shape) + ", got ";
 
