@@ -73,6 +73,7 @@ grpc::Status DeviceScheduler::submit(InferJob job) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the device went away");
+    if (!closedReason_.empty()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, closedReason_);
     // Each slot has its own bound, so one pod cannot fill the device's queue for the others.
     if (slots_[job.slot].size() >= maxQueued_)
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -93,6 +94,24 @@ grpc::Status DeviceScheduler::submit(InferJob job) {
 size_t DeviceScheduler::queued() const {
   std::lock_guard lock(mu_);
   return queued_;
+}
+
+void DeviceScheduler::drain(std::chrono::steady_clock::time_point graceEnd, const std::string& why) {
+  std::vector<InferJob> left;
+  {
+    std::unique_lock lock(mu_);
+    idle_.wait_until(lock, graceEnd, [this] { return queued_ == 0 && running_ == 0; });
+    closedReason_ = why.empty() ? "shutting down" : why;
+    for (auto& q : slots_) {
+      for (auto& j : q) left.push_back(std::move(j));
+      q.clear();
+    }
+    queued_ = 0;
+  }
+  cv_.notify_all();  // a worker filling a batch stops waiting
+  auto now = InferJob::Clock::now();
+  for (auto& j : left)
+    j.done(grpc::Status(grpc::StatusCode::UNAVAILABLE, closedReason_), {}, {now - j.enqueued, {}, 0});
 }
 
 std::vector<InferJob> DeviceScheduler::takeBatch(std::unique_lock<std::mutex>& lock) {
@@ -151,7 +170,7 @@ std::vector<InferJob> DeviceScheduler::takeBatch(std::unique_lock<std::mutex>& l
     }
     // A lone client sending one request at a time gains nothing by waiting.
     bool more = share.size() > 1 || arrivalGap_ < model.config.maxQueueDelay;
-    if (preferred(rows) || stopping_ || !more || InferJob::Clock::now() >= waitUntil) break;
+    if (preferred(rows) || stopping_ || !closedReason_.empty() || !more || InferJob::Clock::now() >= waitUntil) break;
     cv_.wait_until(lock, waitUntil);
   }
   return batch;
@@ -163,12 +182,15 @@ void DeviceScheduler::work() {
   for (;;) {
     cv_.wait(lock, [this] { return stopping_ || queued_ > 0; });
     if (stopping_) return;
+    ++running_;
     std::vector<InferJob> batch = takeBatch(lock);
     lock.unlock();
     auto started = InferJob::Clock::now();
     run(batch, runners);
     lock.lock();
     lastRun_ = InferJob::Clock::now() - started;
+    --running_;
+    idle_.notify_all();
   }
 }
 
@@ -220,10 +242,13 @@ OutputTensor slice(const OutputTensor& all, int64_t offset, int64_t rows, int64_
 
 void DeviceScheduler::run(std::vector<InferJob>& batch, RunnerCache& runners) {
   auto start = InferJob::Clock::now();
-  // Expired jobs are answered, not run.
+  // Cancelled and expired jobs are answered, not run.
   std::vector<InferJob> live;
   for (auto& j : batch) {
-    if (start > j.deadline) {
+    if (j.cancelled && j.cancelled()) {
+      j.done(grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the request while it was queued"), {},
+             {start - j.enqueued, {}, 0});
+    } else if (start > j.deadline) {
       j.done(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed while queued"), {},
              {start - j.enqueued, {}, 0});
     } else {

@@ -104,13 +104,14 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(Ctx* ctx, const infere
 }
 
 void InferenceService::infer(const inference::ModelInferRequest& req, inference::ModelInferResponse* resp,
-                             InferJob::Clock::time_point deadline, std::function<void(Status)> done) {
+                             InferJob::Clock::time_point deadline, std::function<bool()> cancelled,
+                             std::function<void(Status)> done) {
   auto start = InferJob::Clock::now();
   std::shared_ptr<const ServedModel> model;
   if (Status s = findModel(req.model_name(), req.model_version(), &model); !s.ok()) return done(s);
   auto failed = [&](const Status& s) {
     model->stats->recordFailure(InferJob::Clock::now() - start);
-    if (ctx_.observer) ctx_.observer(model->name, false, InferJob::Clock::now() - start, {});
+    if (ctx_.observer) ctx_.observer(model->name, s.error_code(), InferJob::Clock::now() - start, {});
     done(s);
   };
   auto prepared = std::make_shared<PreparedInfer>();
@@ -121,18 +122,24 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
   job.inputs = prepared->inputs;
   job.rows = prepared->rows;
   job.deadline = deadline;
-  job.done = [this, &req, resp, prepared, model, start, done](Status s, std::vector<OutputTensor> outputs,
-                                                               const JobTiming& timing) {
+  job.cancelled = cancelled;
+  job.done = [this, &req, resp, prepared, model, start, done, cancelled](Status s, std::vector<OutputTensor> outputs,
+                                                                          const JobTiming& timing) {
     if (s.ok()) s = buildInferResponse(req, *model, *prepared, outputs, resp);
     for (const auto& v : prepared->shmInputs)
       if (s.ok() && ShmRegistry::truncated(v))
         s = Status(StatusCode::FAILED_PRECONDITION, "a shared memory input was truncated during inference");
+    // A client that went away during the run gets nothing: not a success.
+    if (s.ok() && cancelled && cancelled())
+      s = Status(StatusCode::CANCELLED, "the client cancelled the request while it ran");
     auto total = InferJob::Clock::now() - start;
     if (s.ok())
       model->stats->recordSuccess(total, timing.queue, static_cast<uint64_t>(prepared->rows));
+    else if (s.error_code() == StatusCode::CANCELLED)
+      model->stats->recordCancelled(total);
     else
       model->stats->recordFailure(total);
-    if (ctx_.observer) ctx_.observer(model->name, s.ok(), total, timing);
+    if (ctx_.observer) ctx_.observer(model->name, s.error_code(), total, timing);
     done(s);
   };
   if (Status s = ctx_.scheduler->submit(std::move(job)); !s.ok()) failed(s);
@@ -141,7 +148,9 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
 grpc::ServerUnaryReactor* InferenceService::ModelInfer(Ctx* ctx, const inference::ModelInferRequest* req,
                                                        inference::ModelInferResponse* resp) {
   auto* reactor = ctx->DefaultReactor();
-  infer(*req, resp, steadyDeadline(ctx), [reactor](Status s) { reactor->Finish(s); });
+  // The context lives until Finish, which comes after the last cancelled() call.
+  infer(*req, resp, steadyDeadline(ctx), [ctx] { return ctx->IsCancelled(); },
+        [reactor](Status s) { reactor->Finish(s); });
   return reactor;
 }
 
@@ -188,9 +197,17 @@ class InferenceService::Stream final
       std::lock_guard lock(mu_);
       ++inFlight_;
     }
-    svc_.infer(p->req, p->resp.mutable_infer_response(), steadyDeadline(ctx_), [this, p](Status s) {
+    // The stream lives until its last request is answered, so ctx_ outlives the job.
+    svc_.infer(p->req, p->resp.mutable_infer_response(), steadyDeadline(ctx_), [ctx = ctx_] { return ctx->IsCancelled(); },
+               [this, p](Status s) {
       if (!s.ok()) {
-        p->resp.clear_infer_response();
+        // Answers come in completion order: the id (and model) say which
+        // request an error belongs to.
+        auto* r = p->resp.mutable_infer_response();
+        r->Clear();
+        r->set_id(p->req.id());
+        r->set_model_name(p->req.model_name());
+        r->set_model_version(p->req.model_version());
         p->resp.set_error_message(s.error_message());
       }
       std::lock_guard lock(mu_);
@@ -265,7 +282,12 @@ grpc::ServerUnaryReactor* InferenceService::ModelStatistics(Ctx* ctx, const infe
     m->set_execution_count(snap.executionCount);
     auto* is = m->mutable_inference_stats();
     fill(is->mutable_success(), snap.success);
-    fill(is->mutable_fail(), snap.fail);
+    // The protocol has no field for cancelled requests; they are failures
+    // (never successes) there, and apart in the agent's metrics.
+    Duration failed = snap.fail;
+    failed.count += snap.cancelled.count;
+    failed.ns += snap.cancelled.ns;
+    fill(is->mutable_fail(), failed);
     fill(is->mutable_queue(), snap.queue);
     fill(is->mutable_compute_infer(), snap.computeInfer);
     for (const auto& [size, d] : snap.batches) {

@@ -52,9 +52,11 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 
   class Stream;
   // Runs one request through validation and the scheduler; `done` gets the
-  // outcome exactly once (maybe before infer returns).
+  // outcome exactly once (maybe before infer returns). `cancelled` tells
+  // whether the client has given up (the job is then dropped, not run).
   void infer(const inference::ModelInferRequest& req, inference::ModelInferResponse* resp,
-             InferJob::Clock::time_point deadline, std::function<void(grpc::Status)> done);
+             InferJob::Clock::time_point deadline, std::function<bool()> cancelled,
+             std::function<void(grpc::Status)> done);
 
   SlotContext ctx_;
   ShmRegistry shm_;

@@ -4,6 +4,7 @@
 // the value that must come back.
 #include "agent_fixture.hpp"
 
+#include <condition_variable>
 #include <latch>
 
 namespace kubeaccel::testing {
@@ -157,6 +158,185 @@ TEST_F(AgentFaultTest, DynamicBatchingJoinsOnlyEqualShapes) {
             << " runs for " << sends.size() << " requests; batches (rows x runs):" << batches << "\n";
   EXPECT_LT(after.execution_count() - before.execution_count(), sends.size())
       << "requests of equal shapes were not batched any more";
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+// Section 3: on ModelStreamInfer every answer carries its request's id, errors
+// included, since answers come in completion order.
+TEST_F(AgentFaultTest, StreamAnswersCarryTheRequestIdErrorsIncluded) {
+  startAgent();
+  Client c(socket(0));
+  Reference tiny(modelFile("tiny"), "x", "y");
+  auto x = randomFloats(4, 71);
+  struct Sent {
+    std::string id;
+    inference::ModelInferRequest req;
+    bool good;
+  };
+  std::vector<Sent> sent;
+  auto add = [&](const std::string& id, inference::ModelInferRequest req, bool good) {
+    req.set_id(id);
+    sent.push_back({id, std::move(req), good});
+  };
+  add("good-1", inferRequest("tiny", "x", {1, 4}, bytesOf(x)), true);
+  add("bad-shape", inferRequest("tiny", "x", {1, 5}, bytesOf(randomFloats(5, 1))), false);
+  add("bad-model", inferRequest("nope", "x", {1, 4}, bytesOf(x)), false);
+  add("good-2", inferRequest("squeezenet", "data", {1, 3, 224, 224}, bytesOf(randomFloats(kSqueezeRow, 2))), true);
+  add("bad-datatype", inferRequest("tiny", "x", {1, 2}, bytesOf(x), "FP64"), false);
+  add("bad-overflow", inferRequest("relu", "x", {3, 1537228672809129302}, std::string(8, '\0')), false);
+  add("good-3", inferRequest("tiny", "x", {1, 4}, bytesOf(x)), true);
+
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 30s);
+  auto stream = c.stub().ModelStreamInfer(&ctx);
+  for (const auto& s : sent) ASSERT_TRUE(stream->Write(s.req));
+  stream->WritesDone();
+  std::map<std::string, inference::ModelStreamInferResponse> got;
+  inference::ModelStreamInferResponse r;
+  while (stream->Read(&r)) {
+    EXPECT_FALSE(r.infer_response().id().empty()) << "an answer without an id: " << r.error_message();
+    EXPECT_EQ(got.count(r.infer_response().id()), 0u) << "two answers for " << r.infer_response().id();
+    got[r.infer_response().id()] = r;
+  }
+  grpc::Status fin = stream->Finish();
+  EXPECT_TRUE(fin.ok()) << fin.error_message();
+  ASSERT_EQ(got.size(), sent.size());
+  for (const auto& s : sent) {
+    SCOPED_TRACE(s.id);
+    ASSERT_EQ(got.count(s.id), 1u);
+    const auto& a = got[s.id];
+    EXPECT_EQ(a.error_message().empty(), s.good) << a.error_message();
+    EXPECT_EQ(a.infer_response().model_name(), s.req.model_name());
+    if (!s.good) std::cout << "[ agent    ] stream answer " << s.id << ": " << a.error_message() << "\n";
+  }
+  EXPECT_LE(maxAbsDiff(floatsOf(got["good-3"].infer_response().raw_output_contents(0)), tiny.run({1, 4}, x)),
+            kTolerance);
+}
+
+// Section 4: requests cancelled while queued are dropped by the worker, not
+// run, and never count as successes.
+TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
+  startAgent();
+  auto one = inferRequest("squeezenet", "data", {1, 3, 224, 224}, bytesOf(randomFloats(kSqueezeRow, 81)));
+  {
+    inference::ModelInferResponse resp;
+    ASSERT_TRUE(Client(socket(1)).infer(one, &resp).ok());  // the worker's engine is made
+  }
+  auto before = Client(socket(0)).statistics("squeezenet");
+  // Batches of 32 keep the worker busy: 4 from slot 0, and 3 from slot 1
+  // queued ahead of its small requests (the slots are served in turn).
+  constexpr int kBusy = 7;
+  auto big = inferRequest("squeezenet", "data", {32, 3, 224, 224}, bytesOf(randomFloats(32 * kSqueezeRow, 82)));
+  std::vector<std::thread> busy;
+  for (int i = 0; i < kBusy; ++i) {
+    busy.emplace_back([&, slot = i < 4 ? 0 : 1] {
+      inference::ModelInferResponse resp;
+      grpc::Status s = Client(socket(slot)).infer(big, &resp, 60s);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+    });
+    std::this_thread::sleep_for(20ms);
+  }
+  std::this_thread::sleep_for(200ms);
+  // Slot 1 queues 6 requests with no deadline, then cancels them.
+  constexpr int kCancelled = 6;
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+  std::vector<grpc::Status> status(kCancelled);
+  std::vector<std::thread> calls;
+  Client c1(socket(1));
+  for (int i = 0; i < kCancelled; ++i) ctxs.push_back(std::make_unique<grpc::ClientContext>());
+  for (int i = 0; i < kCancelled; ++i)
+    calls.emplace_back([&, i] {
+      inference::ModelInferResponse resp;
+      status[i] = c1.inferWith(ctxs[i].get(), one, &resp);
+    });
+  std::this_thread::sleep_for(150ms);
+  for (auto& ctx : ctxs) ctx->TryCancel();
+  for (auto& t : calls) t.join();
+  for (auto& t : busy) t.join();
+  int okAmongCancelled = 0;
+  for (const auto& s : status) okAmongCancelled += s.ok();
+  // A request after them waits for nothing they would have run.
+  auto t0 = Clock::now();
+  inference::ModelInferResponse resp;
+  ASSERT_TRUE(c1.infer(one, &resp).ok());
+  auto later = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  std::this_thread::sleep_for(100ms);  // the agent records after it answers
+
+  auto after = Client(socket(0)).statistics("squeezenet");
+  uint64_t success = after.inference_stats().success().count() - before.inference_stats().success().count();
+  uint64_t rows = after.inference_count() - before.inference_count();
+  uint64_t failed = after.inference_stats().fail().count() - before.inference_stats().fail().count();
+  std::cout << "[ agent    ] " << kCancelled << " cancelled while queued (" << okAmongCancelled
+            << " answered before the cancel): success +" << success << ", rows +" << rows << ", fail +" << failed
+            << "; the next request took " << later.count() << " ms\n";
+  EXPECT_EQ(success, kBusy + 1u + okAmongCancelled) << "cancelled requests were counted as successes";
+  EXPECT_EQ(rows, kBusy * 32u + 1u + okAmongCancelled) << "cancelled requests were run";
+  EXPECT_EQ(failed, static_cast<uint64_t>(kCancelled - okAmongCancelled));
+  EXPECT_LE(okAmongCancelled, 1) << "the worker was not busy: the test proves nothing";
+}
+
+// Section 5: SIGTERM with 100 SqueezeNet batch-32 requests queued. The agent
+// exits within a bound well under Kubernetes' 30 s grace; requests still
+// queued after the grace are answered UNAVAILABLE; no call is left hanging.
+TEST_F(AgentFaultTest, SigtermWithAFullQueueExitsWithinTheGrace) {
+  startAgent();
+  auto req = inferRequest("squeezenet", "data", {32, 3, 224, 224}, bytesOf(randomFloats(32 * kSqueezeRow, 91)));
+  constexpr int kQueued = 100;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int k : {0, 1}) clients.push_back(std::make_unique<Client>(socket(k)));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, int> ended;
+  int done = 0;
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+  std::vector<std::unique_ptr<inference::ModelInferResponse>> resps;
+  for (int i = 0; i < kQueued; ++i) {
+    ctxs.push_back(std::make_unique<grpc::ClientContext>());
+    resps.push_back(std::make_unique<inference::ModelInferResponse>());
+    clients[i % 2]->stub().async()->ModelInfer(ctxs.back().get(), &req, resps.back().get(), [&](grpc::Status s) {
+      std::lock_guard lock(mu);
+      std::string key = codeName(s.error_code());
+      if (s.error_code() == grpc::StatusCode::UNAVAILABLE) key += " (" + s.error_message() + ")";
+      ++ended[key];
+      ++done;
+      cv.notify_all();
+    });
+  }
+  // Every request is in the agent once the first answer is back (the first
+  // run takes longer than sending 100 requests over a Unix socket) .
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, 60s, [&] { return done > 0; })) << "no answer at all";
+  }
+  std::this_thread::sleep_for(500ms);
+  auto t0 = Clock::now();
+  EXPECT_EQ(h.stopAgent(SIGTERM), 0);
+  auto exited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  std::unique_lock lock(mu);
+  bool all = cv.wait_for(lock, 10s, [&] { return done == kQueued; });
+  auto answered = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  std::string summary;
+  for (const auto& [k, n] : ended) summary += (summary.empty() ? "" : ", ") + std::to_string(n) + " " + k;
+  std::cout << "[ agent    ] SIGTERM with " << kQueued << " SqueezeNet batch-32 requests in the agent: exited after "
+            << exited.count() << " ms, every call ended within " << answered.count() << " ms: " << summary << "\n";
+  EXPECT_TRUE(all) << done << " of " << kQueued << " calls ended";
+  EXPECT_LT(exited, 8s) << "the agent waited for its queue";
+  int unavailable = 0;
+  for (const auto& [k, n] : ended)
+    if (k.rfind("UNAVAILABLE", 0) == 0) {
+      unavailable += n;
+      EXPECT_NE(k.find("shutting down"), std::string::npos) << k;
+    }
+  EXPECT_GE(unavailable, kQueued / 2) << summary;
+  lock.unlock();
+  // Each call's context must outlive its callback.
+  lock.lock();
+  cv.wait_for(lock, 10s, [&] { return done == kQueued; });
 }
 
 }  // namespace

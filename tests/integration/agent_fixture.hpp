@@ -130,6 +130,12 @@ class Client {
     ctx.set_deadline(std::chrono::system_clock::now() + deadline);
     return stub_->ModelInfer(&ctx, req, resp);
   }
+  // With the caller's context (to cancel it from another thread, say).
+  grpc::Status inferWith(grpc::ClientContext* ctx, const inference::ModelInferRequest& req,
+                         inference::ModelInferResponse* resp) {
+    return stub_->ModelInfer(ctx, req, resp);
+  }
+  GRPCInferenceService::Stub& stub() { return *stub_; }
   // The first output of a raw FP32 inference, as floats; fails the test when not OK.
   std::vector<float> inferFloats(const std::string& model, const std::string& input, const std::vector<int64_t>& shape,
                                  const std::vector<float>& data, inference::ModelInferResponse* respOut = nullptr) {
