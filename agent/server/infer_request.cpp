@@ -133,10 +133,22 @@ grpc::Status prepareInfer(const inference::ModelInferRequest& req, const ServedM
   for (const auto& s : specs)
     if (!byName.count(s.name))
       return invalid("missing input '" + s.name + "'; model '" + model.name + "' takes: " + describe(specs));
+  // raw_input_contents holds one entry per input that is not in shared
+  // memory, in the order of those inputs (what Triton reads and tritonclient
+  // sends); rawIndex maps a request input to its entry.
   bool raw = req.raw_input_contents_size() > 0;
-  if (raw && req.raw_input_contents_size() != req.inputs_size())
+  std::vector<int> rawIndex(static_cast<size_t>(req.inputs_size()), -1);
+  std::string notInShm;
+  int rawCount = 0;
+  for (int i = 0; i < req.inputs_size(); ++i) {
+    if (req.inputs(i).parameters().count("shared_memory_region")) continue;
+    rawIndex[static_cast<size_t>(i)] = rawCount++;
+    notInShm += (notInShm.empty() ? "" : ", ") + req.inputs(i).name();
+  }
+  if (raw && req.raw_input_contents_size() != rawCount)
     return invalid("raw_input_contents has " + std::to_string(req.raw_input_contents_size()) +
-                   " entries; expected one per input (" + std::to_string(req.inputs_size()) + ")");
+                   " entries; expected one per input not in shared memory (" + std::to_string(rawCount) +
+                   (notInShm.empty() ? "" : ": " + notInShm) + ")");
 
   out->inputs.clear();
   out->owned.reserve(specs.size());
@@ -161,6 +173,13 @@ grpc::Status prepareInfer(const inference::ModelInferRequest& req, const ServedM
 
     std::optional<ShmRef> ref;
     if (auto s = shmRef(in.parameters(), what, &ref); !s.ok()) return s;
+    // The protocol gives each input's data one way only; a second one would
+    // be silently ignored, so it is refused.
+    std::vector<std::byte> typed;
+    bool typedOfType = typedContents(spec.datatype, in.contents(), typed);
+    bool hasTyped = typedOfType || in.contents().ByteSizeLong() > 0;
+    if (hasTyped && ref) return invalid(what + ": typed contents must not be set with a shared_memory_region");
+    if (hasTyped && raw) return invalid(what + ": typed contents must not be set when raw_input_contents is used");
     std::span<const std::byte> data;
     if (ref) {
       if (ref->byteSize && *ref->byteSize != expectBytes)
@@ -171,13 +190,15 @@ grpc::Status prepareInfer(const inference::ModelInferRequest& req, const ServedM
       data = view.bytes;
       out->shmInputs.push_back(std::move(view));
     } else if (raw) {
-      const std::string& bytes = req.raw_input_contents(i);
+      const std::string& bytes = req.raw_input_contents(rawIndex[static_cast<size_t>(i)]);
       if (bytes.size() != expectBytes) return invalid(what + ": " + expected + std::to_string(bytes.size()));
       data = std::as_bytes(std::span<const char>(bytes.data(), bytes.size()));
     } else {
-      std::vector<std::byte>& buf = out->owned.emplace_back();
-      if (!typedContents(spec.datatype, in.contents(), buf))
+      if (!hasTyped)
         return invalid(what + ": no data (raw_input_contents, typed contents or a shared_memory_region)");
+      if (!typedOfType)
+        return invalid(what + ": typed contents are set, but not the field that " + spec.datatype + " takes");
+      std::vector<std::byte>& buf = out->owned.emplace_back(std::move(typed));
       if (buf.size() != expectBytes)
         return invalid(what + ": " + expected + std::to_string(buf.size()) + " (" +
                        std::to_string(buf.size() / elementSize(spec.datatype)) + " typed values)");

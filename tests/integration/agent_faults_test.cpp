@@ -341,3 +341,103 @@ TEST_F(AgentFaultTest, SigtermWithAFullQueueExitsWithinTheGrace) {
 
 }  // namespace
 }  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+// A file in slot `k`'s directory holding `bytes`, registered as region `name`.
+void shmRegion(Client& c, const std::string& dir, const std::string& name, const std::string& bytes) {
+  std::ofstream(dir + "/" + name + ".shm", std::ios::binary) << bytes;
+  grpc::Status s = c.registerRegion(name, name + ".shm", 0, bytes.size());
+  ASSERT_TRUE(s.ok()) << s.error_message();
+}
+
+void setShm(inference::ModelInferRequest::InferInputTensor* in, const std::string& region, int64_t offset,
+            int64_t size) {
+  (*in->mutable_parameters())["shared_memory_region"].set_string_param(region);
+  (*in->mutable_parameters())["shared_memory_offset"].set_int64_param(offset);
+  (*in->mutable_parameters())["shared_memory_byte_size"].set_int64_param(size);
+}
+
+// Section 9: tritonclient.grpc sends raw_input_contents only for the inputs
+// not in shared memory, in their order. The pair model (a, b -> sum, diff)
+// gets one input from a region and the other raw, both ways round; the
+// outputs equal OpenCV's in-process results.
+TEST_F(AgentFaultTest, StockClientSharedMemoryLayoutIsAccepted) {
+  startAgent();
+  Client c(socket(0));
+  auto a = randomFloats(8, 101), b = randomFloats(8, 102);
+  ASSERT_NO_FATAL_FAILURE(shmRegion(c, slotDir(0), "ina", bytesOf(a)));
+  ASSERT_NO_FATAL_FAILURE(shmRegion(c, slotDir(0), "inb", bytesOf(b)));
+  std::vector<float> sum(8), diff(8);
+  for (int i = 0; i < 8; ++i) sum[i] = a[i] + b[i], diff[i] = a[i] - b[i];
+  for (bool aInShm : {true, false}) {
+    SCOPED_TRACE(aInShm ? "a in shared memory, b raw" : "a raw, b in shared memory");
+    inference::ModelInferRequest req;
+    req.set_model_name("pair");
+    for (const char* name : {"a", "b"}) {
+      auto* in = req.add_inputs();
+      in->set_name(name);
+      in->set_datatype("FP32");
+      in->add_shape(2);
+      in->add_shape(4);
+    }
+    if (aInShm) {
+      setShm(req.mutable_inputs(0), "ina", 0, 32);
+      req.add_raw_input_contents(bytesOf(b));
+    } else {
+      req.add_raw_input_contents(bytesOf(a));
+      setShm(req.mutable_inputs(1), "inb", 0, 32);
+    }
+    inference::ModelInferResponse resp;
+    grpc::Status s = c.infer(req, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    ASSERT_EQ(resp.outputs_size(), 2);
+    ASSERT_EQ(resp.raw_output_contents_size(), 2);
+    for (int o = 0; o < 2; ++o) {
+      const auto& want = resp.outputs(o).name() == "sum" ? sum : diff;
+      EXPECT_LE(maxAbsDiff(floatsOf(resp.raw_output_contents(o)), want), kTolerance) << resp.outputs(o).name();
+    }
+    // One raw entry per input, as this agent used to demand, is a miscount now.
+    req.add_raw_input_contents(bytesOf(aInShm ? a : b));
+    s = c.infer(req, &resp);
+    EXPECT_EQ(codeName(s.error_code()), "INVALID_ARGUMENT");
+    EXPECT_NE(s.error_message().find("expected one per input not in shared memory (1: "), std::string::npos)
+        << s.error_message();
+  }
+}
+
+// Section 8: typed contents on an input whose data is raw (or in shared
+// memory) are refused, not silently ignored.
+TEST_F(AgentFaultTest, RawAndTypedContentsOnOneInputAreRefused) {
+  startAgent();
+  Client c(socket(0));
+  auto x = randomFloats(4, 111);
+  auto req = inferRequest("tiny", "x", {1, 4}, bytesOf(x));
+  for (float v : x) req.mutable_inputs(0)->mutable_contents()->add_fp32_contents(v + 1);
+  inference::ModelInferResponse resp;
+  grpc::Status s = c.infer(req, &resp);
+  EXPECT_EQ(codeName(s.error_code()), "INVALID_ARGUMENT");
+  EXPECT_NE(s.error_message().find("input 'x': typed contents must not be set when raw_input_contents is used"),
+            std::string::npos)
+      << s.error_message();
+
+  ASSERT_NO_FATAL_FAILURE(shmRegion(c, slotDir(0), "inx", bytesOf(x)));
+  inference::ModelInferRequest shmReq;
+  shmReq.set_model_name("tiny");
+  auto* in = shmReq.add_inputs();
+  in->set_name("x");
+  in->set_datatype("FP32");
+  in->add_shape(1);
+  in->add_shape(4);
+  setShm(in, "inx", 0, 16);
+  in->mutable_contents()->add_fp32_contents(1);
+  s = c.infer(shmReq, &resp);
+  EXPECT_EQ(codeName(s.error_code()), "INVALID_ARGUMENT");
+  EXPECT_NE(s.error_message().find("input 'x': typed contents must not be set with a shared_memory_region"),
+            std::string::npos)
+      << s.error_message();
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
