@@ -41,6 +41,11 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
     if (options.observerFor) ctx.observer = options.observerFor(ctx.resource, ctx.slotId());
     slots_.push_back(std::make_unique<SlotServer>(std::move(ctx), options.maxMessageBytes));
   }
+  // Loads and unloads (RepositoryModelLoad on any slot) may change every
+  // slot's ServerReady; the plugin learns of it through its watches.
+  repository_->onChange([this] {
+    for (auto& slot : slots_) slot->service().readinessMayHaveChanged();
+  });
   spdlog::info("{} {}: serving {} slot socket(s) under {}", cls.name, device.id, cls.slots, deviceDir_);
 }
 
@@ -64,6 +69,7 @@ void ServedDevice::beginShutdown(std::chrono::steady_clock::time_point graceEnd,
 }
 
 void ServedDevice::finishShutdown() {
+  if (repository_) repository_->onChange({});
   for (auto& t : stopping_)
     if (t.joinable()) t.join();
   slots_.clear();       // sockets removed

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -84,22 +85,47 @@ ModelIndexEntry ModelRepository::load(const std::string& name) {
     result.reason = e.what();
     spdlog::warn("model {} UNAVAILABLE: {}", name, result.reason);
   }
-  std::lock_guard lock(mu_);
-  Entry& e = models_[name];
-  e.index = result;
-  e.served = std::move(served);
+  {
+    std::lock_guard lock(mu_);
+    Entry& e = models_[name];
+    e.index = result;
+    e.served = std::move(served);
+  }
+  changed();
   return result;
 }
 
 bool ModelRepository::unload(const std::string& name) {
-  std::lock_guard lock(mu_);
-  auto it = models_.find(name);
-  if (it == models_.end()) return false;
-  it->second.served.reset();
-  it->second.index.state = "UNAVAILABLE";
-  it->second.index.reason = "unloaded";
+  {
+    std::lock_guard lock(mu_);
+    auto it = models_.find(name);
+    if (it == models_.end()) return false;
+    it->second.served.reset();
+    it->second.index.state = "UNAVAILABLE";
+    it->second.index.reason = "unloaded";
+  }
   spdlog::info("model {} unloaded", name);
+  changed();
   return true;
+}
+
+bool ModelRepository::anyServed() const {
+  std::lock_guard lock(mu_);
+  return std::any_of(models_.begin(), models_.end(), [](const auto& kv) { return kv.second.served != nullptr; });
+}
+
+void ModelRepository::onChange(std::function<void()> listener) {
+  std::lock_guard lock(mu_);
+  onChange_ = std::move(listener);
+}
+
+void ModelRepository::changed() {
+  std::function<void()> listener;
+  {
+    std::lock_guard lock(mu_);
+    listener = onChange_;
+  }
+  if (listener) listener();
 }
 
 std::vector<ModelIndexEntry> ModelRepository::index() const {

@@ -35,7 +35,11 @@ void fill(inference::StatisticDuration* d, const Duration& s) {
 
 }  // namespace
 
-InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(ctx_.slotDir) {}
+InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(ctx_.slotDir) {
+  lastReady_ = serverReady();
+}
+
+bool InferenceService::serverReady() const { return ctx_.ready() && ctx_.repository->anyServed(); }
 
 grpc::ServerUnaryReactor* InferenceService::ServerLive(Ctx* ctx, const inference::ServerLiveRequest*,
                                                        inference::ServerLiveResponse* resp) {
@@ -45,7 +49,7 @@ grpc::ServerUnaryReactor* InferenceService::ServerLive(Ctx* ctx, const inference
 
 grpc::ServerUnaryReactor* InferenceService::ServerReady(Ctx* ctx, const inference::ServerReadyRequest*,
                                                         inference::ServerReadyResponse* resp) {
-  resp->set_ready(ctx_.ready());
+  resp->set_ready(serverReady());
   return finish(ctx, Status::OK);
 }
 
@@ -159,13 +163,16 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(Ctx* ctx, const inference
 class InferenceService::Stream final
     : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
  public:
-  Stream(InferenceService& svc, Ctx* ctx) : svc_(svc), ctx_(ctx) {
+  Stream(InferenceService& svc, Ctx* ctx)
+      : svc_(svc), ctx_(ctx), healthWatch_(ctx->client_metadata().count(kHealthWatchMetadata) > 0) {
     {
       std::lock_guard lock(svc_.streamsMu_);
       svc_.streams_.insert(this);
     }
     read();
   }
+
+  bool healthWatch() const { return healthWatch_; }
 
   // No more requests; finish once the ones in flight are answered.
   void close() {
@@ -250,6 +257,7 @@ class InferenceService::Stream final
 
   InferenceService& svc_;
   Ctx* ctx_;
+  const bool healthWatch_;  // the plugin's watch of this slot's readiness
   std::unique_ptr<Pending> incoming_;
   std::mutex mu_;
   std::deque<std::unique_ptr<Pending>> writes_;
@@ -260,6 +268,15 @@ class InferenceService::Stream final
 void InferenceService::closeStreams() {
   std::lock_guard lock(streamsMu_);
   for (Stream* s : streams_) s->close();
+}
+
+void InferenceService::readinessMayHaveChanged() {
+  bool now = serverReady();
+  if (lastReady_.exchange(now) == now) return;
+  spdlog::info("slot {}: ServerReady is now {}", ctx_.slotId(), now);
+  std::lock_guard lock(streamsMu_);
+  for (Stream* s : streams_)
+    if (s->healthWatch()) s->close();
 }
 
 grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*

@@ -1,6 +1,7 @@
 #pragma once
 // KServe v2 / Open Inference Protocol for one slot (gRPC callback API).
 
+#include <atomic>
 #include <mutex>
 #include <set>
 
@@ -17,6 +18,16 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   // Ends every ModelStreamInfer stream once its requests are answered (before
   // the server shuts down, so an idle stream does not hold shutdown up).
   void closeStreams();
+
+  // ServerReady: the device's backend is built in and at least one model is
+  // served, i.e. this slot can serve an inference (KServe v2: "ready to
+  // receive and process inference requests").
+  bool serverReady() const;
+  // Call after the repository changed: when ServerReady's answer changed,
+  // the plugin's health watches on this slot (ModelStreamInfer streams with
+  // kHealthWatchMetadata) are ended, so the plugin asks ServerReady again.
+  void readinessMayHaveChanged();
+  static constexpr const char* kHealthWatchMetadata = "kubeaccel-health-watch";
 
   using Ctx = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
@@ -62,6 +73,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   ShmRegistry shm_;
   std::mutex streamsMu_;
   std::set<Stream*> streams_;
+  std::atomic<bool> lastReady_{false};
 };
 
 }  // namespace kubeaccel::agent

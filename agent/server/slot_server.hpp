@@ -30,6 +30,7 @@ class SlotServer {
   void shutdown(std::chrono::system_clock::time_point deadline);
 
   const std::string& socketPath() const { return socket_; }
+  InferenceService& service() { return *service_; }
 
  private:
   std::string socket_;

@@ -441,3 +441,61 @@ TEST_F(AgentFaultTest, RawAndTypedContentsOnOneInputAreRefused) {
 
 }  // namespace
 }  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+// Section 10: ServerReady is true when the slot can serve an inference: the
+// backend is built in and at least one model is served.
+class ServerReadyTest : public AgentFaultTest {
+ protected:
+  bool serverReady() {
+    inference::ServerReadyResponse resp;
+    grpc::Status s = Client(socket(0)).ServerReady({}, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.ready();
+  }
+  void breakModel(const std::string& name) {
+    std::ofstream(h.modelsDir() + "/" + name + "/1/model.onnx", std::ios::trunc) << "not ONNX";
+  }
+};
+
+TEST_F(ServerReadyTest, OneBrokenModelAmongGoodOnesIsReady) {
+  breakModel("relu");
+  startAgent();
+  EXPECT_EQ(Client(socket(0)).index()["relu"].state(), "UNAVAILABLE");
+  EXPECT_TRUE(serverReady());
+}
+
+TEST_F(ServerReadyTest, OnlyBrokenModelsIsNotReadyUntilOneLoads) {
+  const std::string tiny = slurp(modelFile("tiny"));
+  ASSERT_FALSE(tiny.empty());
+  for (const char* m : {"squeezenet", "tiny", "relu", "pair"}) breakModel(m);
+  startAgent();
+  EXPECT_FALSE(serverReady());
+  // Fixed and loaded (through the other slot: one repository per device): ready.
+  std::ofstream(modelFile("tiny"), std::ios::trunc | std::ios::binary) << tiny;
+  Client c1(socket(1));
+  inference::RepositoryModelLoadRequest load;
+  load.set_model_name("tiny");
+  inference::RepositoryModelLoadResponse loadResp;
+  grpc::Status s = c1.RepositoryModelLoad(load, &loadResp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_TRUE(serverReady());
+  // Unloaded again: not ready.
+  inference::RepositoryModelUnloadRequest unload;
+  unload.set_model_name("tiny");
+  inference::RepositoryModelUnloadResponse unloadResp;
+  ASSERT_TRUE(c1.RepositoryModelUnload(unload, &unloadResp).ok());
+  EXPECT_FALSE(serverReady());
+}
+
+TEST_F(ServerReadyTest, NoModelsIsNotReady) {
+  for (const auto& e : fs::directory_iterator(h.modelsDir())) fs::remove_all(e.path());
+  startAgent();
+  EXPECT_FALSE(serverReady());
+  EXPECT_TRUE(Client(socket(0)).index().empty());
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
