@@ -38,6 +38,7 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
     ctx.unavailableReason = reason;
     ctx.repository = repository_.get();
     ctx.scheduler = scheduler_.get();
+    ctx.maxMessageBytes = options.maxMessageBytes;
     if (options.observerFor) ctx.observer = options.observerFor(ctx.resource, ctx.slotId());
     slots_.push_back(std::make_unique<SlotServer>(std::move(ctx), options.maxMessageBytes));
   }

@@ -36,6 +36,12 @@ class ModelRepository {
   // `backend` may be null: every model is then UNAVAILABLE for `unavailableReason`.
   ModelRepository(std::string modelsDir, Backend* backend, std::string unavailableReason);
 
+  // A model name is a folder name of 1 to 255 bytes of [A-Za-z0-9._-], not
+  // starting with '.'. load() refuses (and loadAll() skips) any other name.
+  static bool validName(const std::string& name);
+  // The rule, as a refusal of `name` (quoted, non-printable bytes escaped).
+  static std::string nameRule(const std::string& name);
+
   // Loads every model in the directory (at start).
   void loadAll();
   // (Re)loads one model from disk. NOT_FOUND: no such folder; the model's state

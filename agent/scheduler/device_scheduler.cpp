@@ -274,7 +274,8 @@ void DeviceScheduler::run(std::vector<InferJob>& batch, RunnerCache& runners) {
     spdlog::warn("model {}: {}", live.front().model->name, e.what());
   }
   auto end = InferJob::Clock::now();
-  live.front().model->stats->recordExecution(static_cast<uint64_t>(rows), end - start);
+  // Only a run that gave outputs is an execution (and a batch, and compute time).
+  if (status.ok()) live.front().model->stats->recordExecution(static_cast<uint64_t>(rows), end - start);
 
   int64_t offset = 0;
   for (auto& j : live) {

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "server/infer_request.hpp"
+#include "server/wire.hpp"
 
 namespace kubeaccel::agent {
 namespace {
@@ -133,6 +134,18 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
     for (const auto& v : prepared->shmInputs)
       if (s.ok() && ShmRegistry::truncated(v))
         s = Status(StatusCode::FAILED_PRECONDITION, "a shared memory input was truncated during inference");
+    // An output written into a truncated file went to the zero pages that
+    // replaced it: the client would read nothing of it.
+    for (const auto& o : prepared->outputs)
+      if (s.ok() && o.shm && ShmRegistry::truncated(*o.shm))
+        s = Status(StatusCode::FAILED_PRECONDITION, "output '" + o.name + "': shared memory region '" + o.shmRegion +
+                                                        "' was truncated during inference; the output was lost");
+    // An answer gRPC would refuse to send is a failure, said here with the reason.
+    if (s.ok() && resp->ByteSizeLong() > static_cast<size_t>(ctx_.maxMessageBytes))
+      s = Status(StatusCode::RESOURCE_EXHAUSTED,
+                 "the answer is " + std::to_string(resp->ByteSizeLong()) + " bytes, over the agent's " +
+                     "--max-message-bytes (" + std::to_string(ctx_.maxMessageBytes) +
+                     "); ask for fewer rows or for the outputs in shared memory");
     // A client that went away during the run gets nothing: not a success.
     if (s.ok() && cancelled && cancelled())
       s = Status(StatusCode::CANCELLED, "the client cancelled the request while it ran");
@@ -149,19 +162,34 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
   if (Status s = ctx_.scheduler->submit(std::move(job)); !s.ok()) failed(s);
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelInfer(Ctx* ctx, const inference::ModelInferRequest* req,
-                                                       inference::ModelInferResponse* resp) {
+grpc::ServerUnaryReactor* InferenceService::ModelInfer(Ctx* ctx, const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
   auto* reactor = ctx->DefaultReactor();
+  // Decoded here, not by gRPC, so that a request that does not decode gets
+  // INVALID_ARGUMENT saying why. The call owns the messages until it ends.
+  struct Call {
+    inference::ModelInferRequest req;
+    inference::ModelInferResponse resp;
+  };
+  auto call = std::make_shared<Call>();
+  if (Status s = decodeMessage(*in, &call->req); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
   // The context lives until Finish, which comes after the last cancelled() call.
-  infer(*req, resp, steadyDeadline(ctx), [ctx] { return ctx->IsCancelled(); },
-        [reactor](Status s) { reactor->Finish(s); });
+  infer(call->req, &call->resp, steadyDeadline(ctx), [ctx] { return ctx->IsCancelled(); },
+        [reactor, call, out](Status s) {
+          if (s.ok()) s = encodeMessage(call->resp, out);
+          reactor->Finish(s);
+        });
   return reactor;
 }
 
 // Reads requests one after another and writes each answer when it is ready;
 // writes are queued, since gRPC allows one at a time.
-class InferenceService::Stream final
-    : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
+// Messages are decoded here (see ModelInfer): a request that does not decode
+// is answered on the stream with error_message saying why, and the stream
+// goes on.
+class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   Stream(InferenceService& svc, Ctx* ctx)
       : svc_(svc), ctx_(ctx), healthWatch_(ctx->client_metadata().count(kHealthWatchMetadata) > 0) {
@@ -183,13 +211,25 @@ class InferenceService::Stream final
 
  private:
   struct Pending {
+    grpc::ByteBuffer in, out;
     inference::ModelInferRequest req;
     inference::ModelStreamInferResponse resp;
   };
 
   void read() {
     incoming_ = std::make_unique<Pending>();
-    StartRead(&incoming_->req);
+    StartRead(&incoming_->in);
+  }
+
+  // Queues p's answer for writing (mu_ held).
+  void answer(Pending* p) {
+    if (Status s = encodeMessage(p->resp, &p->out); !s.ok()) {
+      inference::ModelStreamInferResponse err;
+      err.set_error_message("cannot encode the answer: " + s.error_message());
+      encodeMessage(err, &p->out);
+    }
+    writes_.emplace_back(p);
+    if (!writing_) writeNext();
   }
 
   void OnReadDone(bool ok) override {
@@ -200,6 +240,15 @@ class InferenceService::Stream final
       return;
     }
     Pending* p = incoming_.release();
+    if (Status s = decodeMessage(p->in, &p->req); !s.ok()) {
+      p->resp.set_error_message(s.error_message());
+      {
+        std::lock_guard lock(mu_);
+        answer(p);
+      }
+      return read();
+    }
+    p->in.Clear();
     {
       std::lock_guard lock(mu_);
       ++inFlight_;
@@ -219,8 +268,7 @@ class InferenceService::Stream final
       }
       std::lock_guard lock(mu_);
       --inFlight_;
-      writes_.emplace_back(p);
-      if (!writing_) writeNext();
+      answer(p);
     });
     read();
   }
@@ -228,7 +276,7 @@ class InferenceService::Stream final
   void writeNext() {
     if (writes_.empty()) return maybeFinish();
     writing_ = true;
-    StartWrite(&writes_.front()->resp);
+    StartWrite(&writes_.front()->out);
   }
 
   void OnWriteDone(bool) override {
@@ -279,8 +327,7 @@ void InferenceService::readinessMayHaveChanged() {
     if (s->healthWatch()) s->close();
 }
 
-grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
-InferenceService::ModelStreamInfer(Ctx* ctx) {
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* InferenceService::ModelStreamInfer(Ctx* ctx) {
   return new Stream(*this, ctx);
 }
 
@@ -288,6 +335,15 @@ grpc::ServerUnaryReactor* InferenceService::ModelStatistics(Ctx* ctx, const infe
                                                             inference::ModelStatisticsResponse* resp) {
   for (const auto& e : ctx_.repository->index()) {
     if (!req->name().empty() && e.name != req->name()) continue;
+    // Figures are kept per model; they belong to the version served (or last served).
+    if (!req->version().empty() && req->version() != std::to_string(e.version)) {
+      if (req->name().empty()) continue;
+      return finish(ctx, Status(StatusCode::NOT_FOUND, "model '" + e.name + "' version " + req->version() +
+                                                           " does not exist" +
+                                                           (e.version > 0 ? " (version " + std::to_string(e.version) +
+                                                                                " is)"
+                                                                          : "")));
+    }
     auto stats = ctx_.repository->statistics(e.name);
     if (!stats) continue;
     auto snap = stats->snapshot();
@@ -334,6 +390,10 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(Ctx* ctx, const infe
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(Ctx* ctx,
                                                                 const inference::RepositoryModelLoadRequest* req,
                                                                 inference::RepositoryModelLoadResponse*) {
+  // The name must be one the file system reads as written: a name with a NUL
+  // or a '/' would reach another folder and leave an entry every pod sees.
+  if (!ModelRepository::validName(req->model_name()))
+    return finish(ctx, Status(StatusCode::INVALID_ARGUMENT, ModelRepository::nameRule(req->model_name())));
   auto* reactor = ctx->DefaultReactor();
   // Loading takes a while: off the gRPC thread.
   std::thread([this, reactor, name = req->model_name()] {

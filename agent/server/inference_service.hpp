@@ -11,7 +11,19 @@
 
 namespace kubeaccel::agent {
 
-class InferenceService final : public inference::GRPCInferenceService::CallbackService {
+// ModelInfer and ModelStreamInfer take raw bytes and decode them here, so an
+// undecodable request is answered INVALID_ARGUMENT with the reason.
+// (CallbackService with those two methods raw.)
+using G = inference::GRPCInferenceService;
+using InferenceServiceBase = G::WithCallbackMethod_ServerLive<G::WithCallbackMethod_ServerReady<
+    G::WithCallbackMethod_ModelReady<G::WithCallbackMethod_ServerMetadata<G::WithCallbackMethod_ModelMetadata<
+        G::WithRawCallbackMethod_ModelInfer<G::WithRawCallbackMethod_ModelStreamInfer<
+            G::WithCallbackMethod_ModelStatistics<G::WithCallbackMethod_RepositoryIndex<
+                G::WithCallbackMethod_RepositoryModelLoad<G::WithCallbackMethod_RepositoryModelUnload<
+                    G::WithCallbackMethod_SystemSharedMemoryStatus<G::WithCallbackMethod_SystemSharedMemoryRegister<
+                        G::WithCallbackMethod_SystemSharedMemoryUnregister<G::Service>>>>>>>>>>>>>>;
+
+class InferenceService final : public InferenceServiceBase {
  public:
   explicit InferenceService(SlotContext ctx);
 
@@ -36,11 +48,11 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   Reactor* ServerMetadata(Ctx*, const inference::ServerMetadataRequest*, inference::ServerMetadataResponse*) override;
   Reactor* ModelReady(Ctx*, const inference::ModelReadyRequest*, inference::ModelReadyResponse*) override;
   Reactor* ModelMetadata(Ctx*, const inference::ModelMetadataRequest*, inference::ModelMetadataResponse*) override;
-  Reactor* ModelInfer(Ctx*, const inference::ModelInferRequest*, inference::ModelInferResponse*) override;
+  // A serialized inference.ModelInferRequest in, a ModelInferResponse out.
+  Reactor* ModelInfer(Ctx*, const grpc::ByteBuffer*, grpc::ByteBuffer*) override;
   // A stream of inference requests, answered in order of completion. Also
   // what the plugin holds open to learn at once when the agent goes away.
-  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* ModelStreamInfer(
-      Ctx*) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ModelStreamInfer(Ctx*) override;
   Reactor* ModelStatistics(Ctx*, const inference::ModelStatisticsRequest*,
                            inference::ModelStatisticsResponse*) override;
   Reactor* RepositoryIndex(Ctx*, const inference::RepositoryIndexRequest*,

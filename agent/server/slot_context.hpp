@@ -26,6 +26,7 @@ struct SlotContext {
   ModelRepository* repository = nullptr;
   DeviceScheduler* scheduler = nullptr;
   InferObserver observer;
+  int maxMessageBytes = 64 << 20;  // the slot server's limit, for answers too
 
   bool ready() const { return unavailableReason.empty(); }
   std::string slotId() const { return deviceId + "-s" + std::to_string(slot); }

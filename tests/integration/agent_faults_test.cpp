@@ -4,7 +4,10 @@
 // the value that must come back.
 #include "agent_fixture.hpp"
 
+#include <grpcpp/generic/generic_stub.h>
+
 #include <condition_variable>
+#include <future>
 #include <latch>
 
 namespace kubeaccel::testing {
@@ -470,7 +473,7 @@ TEST_F(ServerReadyTest, OneBrokenModelAmongGoodOnesIsReady) {
 TEST_F(ServerReadyTest, OnlyBrokenModelsIsNotReadyUntilOneLoads) {
   const std::string tiny = slurp(modelFile("tiny"));
   ASSERT_FALSE(tiny.empty());
-  for (const char* m : {"squeezenet", "tiny", "relu", "pair"}) breakModel(m);
+  for (const char* m : {"squeezenet", "tiny", "relu", "pair", "loose"}) breakModel(m);
   startAgent();
   EXPECT_FALSE(serverReady());
   // Fixed and loaded (through the other slot: one repository per device): ready.
@@ -495,6 +498,210 @@ TEST_F(ServerReadyTest, NoModelsIsNotReady) {
   startAgent();
   EXPECT_FALSE(serverReady());
   EXPECT_TRUE(Client(socket(0)).index().empty());
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+// Section 6: statistics count only what happened.
+TEST_F(AgentFaultTest, StatisticsCountOnlyWhatHappened) {
+  startAgent({"--max-message-bytes", "1048576"});
+  Client c(socket(0));
+  // An engine failure: 'loose' declares its input [N,M] but multiplies by a
+  // [4,3] matrix, so width 5 passes the checks and fails in OpenCV.
+  {
+    auto before = c.statistics("loose");
+    inference::ModelInferResponse resp;
+    grpc::Status s = c.infer(inferRequest("loose", "x", {1, 5}, bytesOf(randomFloats(5, 1))), &resp);
+    EXPECT_EQ(codeName(s.error_code()), "INTERNAL") << s.error_message();
+    auto after = c.statistics("loose");
+    EXPECT_EQ(after.execution_count(), before.execution_count()) << "a failed run counted as an execution";
+    EXPECT_EQ(after.batch_stats_size(), before.batch_stats_size()) << "a failed run counted as a batch";
+    EXPECT_EQ(after.inference_stats().compute_infer().count(), before.inference_stats().compute_infer().count());
+    EXPECT_EQ(after.inference_stats().fail().count(), before.inference_stats().fail().count() + 1);
+    EXPECT_EQ(after.inference_stats().success().count(), before.inference_stats().success().count());
+  }
+  // An answer over --max-message-bytes (1 MiB): the input comes through
+  // shared memory, the 1.28 MB output would come back in the message.
+  {
+    auto x = randomFloats(8 * 40000, 2);
+    std::ofstream(slotDir(0) + "/big.shm", std::ios::binary) << bytesOf(x);
+    grpc::Status reg = c.registerRegion("big", "big.shm", 0, x.size() * 4);
+    ASSERT_TRUE(reg.ok()) << reg.error_message();
+    inference::ModelInferRequest req;
+    req.set_model_name("relu");
+    auto* in = req.add_inputs();
+    in->set_name("x");
+    in->set_datatype("FP32");
+    in->add_shape(8);
+    in->add_shape(40000);
+    (*in->mutable_parameters())["shared_memory_region"].set_string_param("big");
+    auto before = c.statistics("relu");
+    inference::ModelInferResponse resp;
+    grpc::Status s = c.infer(req, &resp);
+    EXPECT_EQ(codeName(s.error_code()), "RESOURCE_EXHAUSTED") << s.error_message();
+    EXPECT_NE(s.error_message().find("--max-message-bytes"), std::string::npos) << s.error_message();
+    auto after = c.statistics("relu");
+    EXPECT_EQ(after.inference_stats().success().count(), before.inference_stats().success().count())
+        << "an answer that could not be sent counted as a success";
+    EXPECT_EQ(after.inference_stats().fail().count(), before.inference_stats().fail().count() + 1);
+  }
+  // A version that does not exist.
+  {
+    inference::ModelStatisticsRequest req;
+    req.set_name("tiny");
+    req.set_version("7");
+    inference::ModelStatisticsResponse resp;
+    grpc::Status s = c.ModelStatistics(req, &resp);
+    EXPECT_EQ(codeName(s.error_code()), "NOT_FOUND") << s.error_message();
+    EXPECT_NE(s.error_message().find("7"), std::string::npos) << s.error_message();
+    req.set_version("1");
+    EXPECT_TRUE(c.ModelStatistics(req, &resp).ok());
+  }
+}
+
+// Section 6: an answer its client abandoned during the run (its deadline
+// passed while the engine ran) is not a success.
+TEST_F(AgentFaultTest, AbandonedAnswerIsNotASuccess) {
+  startAgent();
+  Client c(socket(0));
+  auto big = inferRequest("squeezenet", "data", {32, 3, 224, 224}, bytesOf(randomFloats(32 * kSqueezeRow, 3)));
+  inference::ModelInferResponse resp;
+  ASSERT_TRUE(c.infer(big, &resp, 60s).ok());  // warm; and how long one takes
+  auto t0 = Clock::now();
+  ASSERT_TRUE(c.infer(big, &resp, 60s).ok());
+  auto whole = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  auto before = c.statistics("squeezenet");
+  grpc::Status s = c.infer(big, &resp, whole / 2);
+  EXPECT_EQ(codeName(s.error_code()), "DEADLINE_EXCEEDED") << s.error_message();
+  std::this_thread::sleep_for(whole + 200ms);  // the run ends and is recorded
+  auto after = c.statistics("squeezenet");
+  std::cout << "[ agent    ] batch 32 takes " << whole.count() << " ms; abandoned at " << (whole / 2).count()
+            << " ms: success +" << after.inference_stats().success().count() - before.inference_stats().success().count()
+            << ", fail +" << after.inference_stats().fail().count() - before.inference_stats().fail().count() << "\n";
+  EXPECT_EQ(after.inference_stats().success().count(), before.inference_stats().success().count())
+      << "an abandoned answer counted as a success";
+  EXPECT_EQ(after.inference_stats().fail().count(), before.inference_stats().fail().count() + 1);
+}
+
+// Section 7: RepositoryModelLoad of a name outside the safe set is refused
+// and leaves the index as it was.
+TEST_F(AgentFaultTest, UnsafeModelNamesAreRefusedAndAddNothing) {
+  startAgent();
+  Client c(socket(0));
+  auto names = [&] {
+    std::vector<std::string> out;
+    for (const auto& [n, _] : c.index()) out.push_back(n);
+    return out;
+  };
+  const auto before = names();
+  fs::create_directories(h.modelsDir() + "/.hidden/1");
+  std::vector<std::string> bad = {std::string("tiny\0x", 6), std::string("tiny\0", 5), "../tiny", "tiny/",
+                                  "tiny/../tiny", ".hidden", ".", "..", "", "tiny\n", std::string(256, 'a'),
+                                  "t\xc3\xa9"};
+  for (int i = 0; i < 100; ++i) bad.push_back(std::string("tiny\0", 5) + std::to_string(i));
+  for (const auto& name : bad) {
+    inference::RepositoryModelLoadRequest req;
+    req.set_model_name(name);
+    inference::RepositoryModelLoadResponse resp;
+    grpc::Status s = c.RepositoryModelLoad(req, &resp);
+    EXPECT_EQ(codeName(s.error_code()), "INVALID_ARGUMENT") << "'" << name << "': " << s.error_message();
+    EXPECT_NE(s.error_message().find("model name"), std::string::npos) << s.error_message();
+  }
+  EXPECT_EQ(names(), before) << "a refused load changed the index";
+  // A good name still loads.
+  inference::RepositoryModelLoadRequest req;
+  req.set_model_name("tiny");
+  inference::RepositoryModelLoadResponse resp;
+  EXPECT_TRUE(c.RepositoryModelLoad(req, &resp).ok());
+}
+
+// Section 11: an empty or whitespace-only config.json means the defaults.
+TEST_F(AgentFaultTest, EmptyConfigJsonMeansTheDefaults) {
+  std::ofstream(h.modelsDir() + "/tiny/config.json", std::ios::trunc) << "";
+  std::ofstream(h.modelsDir() + "/relu/config.json", std::ios::trunc) << " \n\t\r\n";
+  startAgent();
+  Client c(socket(0));
+  auto idx = c.index();
+  EXPECT_EQ(idx["tiny"].state(), "READY") << idx["tiny"].reason();
+  EXPECT_EQ(idx["relu"].state(), "READY") << idx["relu"].reason();
+  // Defaults: max_batch_size 0, so shapes are the graph's own ([N,4]: any N).
+  Reference tiny(modelFile("tiny"), "x", "y");
+  auto x = randomFloats(8, 4);
+  EXPECT_LE(maxAbsDiff(c.inferFloats("tiny", "x", {2, 4}, x), tiny.run({2, 4}, x)), kTolerance);
+}
+
+// Section 11: an output whose shared-memory file was truncated is lost; the
+// request fails instead of answering OK.
+TEST_F(AgentFaultTest, TruncatedSharedMemoryOutputFailsTheRequest) {
+  startAgent();
+  Client c(socket(0));
+  std::ofstream(slotDir(0) + "/out.shm", std::ios::binary) << std::string(4096, '\0');
+  ASSERT_TRUE(c.registerRegion("out", "out.shm", 0, 4096).ok());
+  ASSERT_EQ(::truncate((slotDir(0) + "/out.shm").c_str(), 0), 0);
+  auto req = inferRequest("tiny", "x", {1, 4}, bytesOf(randomFloats(4, 5)));
+  auto* o = req.add_outputs();
+  o->set_name("y");
+  (*o->mutable_parameters())["shared_memory_region"].set_string_param("out");
+  (*o->mutable_parameters())["shared_memory_byte_size"].set_int64_param(12);
+  inference::ModelInferResponse resp;
+  grpc::Status s = c.infer(req, &resp);
+  EXPECT_EQ(codeName(s.error_code()), "FAILED_PRECONDITION") << s.error_message();
+  EXPECT_NE(s.error_message().find("output 'y'"), std::string::npos) << s.error_message();
+  // The agent lives on and serves.
+  Reference tiny(modelFile("tiny"), "x", "y");
+  auto x = randomFloats(4, 6);
+  EXPECT_LE(maxAbsDiff(c.inferFloats("tiny", "x", {1, 4}, x), tiny.run({1, 4}, x)), kTolerance);
+}
+
+// Section 11: a request that does not decode is INVALID_ARGUMENT saying why,
+// on ModelInfer and on ModelStreamInfer (where the stream goes on).
+TEST_F(AgentFaultTest, UndecodableRequestsAreInvalidArgumentWithTheReason) {
+  startAgent();
+  auto channel = grpc::CreateChannel("unix://" + socket(0), grpc::InsecureChannelCredentials());
+  grpc::GenericStub generic(channel);
+  auto callRaw = [&](const std::string& bytes) {
+    grpc::Slice slice(bytes);
+    grpc::ByteBuffer req(&slice, 1), resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    std::promise<grpc::Status> done;
+    generic.UnaryCall(&ctx, "/inference.GRPCInferenceService/ModelInfer", grpc::StubOptions(), &req, &resp,
+                      [&](grpc::Status s) { done.set_value(s); });
+    return done.get_future().get();
+  };
+  // Invalid UTF-8 in a string field (proto3 refuses it), and a truncated field.
+  auto utf8 = inferRequest("tiny", "x\xff", {1, 4}, bytesOf(randomFloats(4, 7)));
+  grpc::Status s = callRaw(utf8.SerializeAsString());
+  EXPECT_EQ(codeName(s.error_code()), "INVALID_ARGUMENT") << s.error_message();
+  EXPECT_NE(s.error_message().find("UTF-8"), std::string::npos) << s.error_message();
+  std::cout << "[ agent    ] undecodable: " << s.error_message() << "\n";
+  s = callRaw(std::string("\x0a\xff\xff\xff\x0f", 5));
+  EXPECT_EQ(codeName(s.error_code()), "INVALID_ARGUMENT") << s.error_message();
+  EXPECT_NE(s.error_message().find("inference.ModelInferRequest"), std::string::npos) << s.error_message();
+  std::cout << "[ agent    ] undecodable: " << s.error_message() << "\n";
+
+  // The stream answers it with error_message and serves the next request.
+  Client c(socket(0));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+  auto stream = c.stub().ModelStreamInfer(&ctx);
+  ASSERT_TRUE(stream->Write(utf8));
+  inference::ModelStreamInferResponse r;
+  ASSERT_TRUE(stream->Read(&r));
+  EXPECT_NE(r.error_message().find("UTF-8"), std::string::npos) << r.error_message();
+  auto x = randomFloats(4, 8);
+  auto good = inferRequest("tiny", "x", {1, 4}, bytesOf(x));
+  good.set_id("after");
+  ASSERT_TRUE(stream->Write(good));
+  ASSERT_TRUE(stream->Read(&r));
+  EXPECT_TRUE(r.error_message().empty()) << r.error_message();
+  EXPECT_EQ(r.infer_response().id(), "after");
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
 }
 
 }  // namespace

@@ -208,6 +208,11 @@ inline std::string codeName(grpc::StatusCode c) {
     case grpc::UNAVAILABLE: return "UNAVAILABLE";
     case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
     case grpc::CANCELLED: return "CANCELLED";
+    case grpc::INTERNAL: return "INTERNAL";
+    case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
+    case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
+    case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
+    case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
     default: return std::to_string(static_cast<int>(c));
   }
 }

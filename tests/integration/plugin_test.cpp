@@ -495,7 +495,7 @@ TEST_F(PluginTest, AgentSlotHealthFollowsServerReadyAcrossLoadAndUnload) {
   const std::string models = h.modelsDir();
   const std::string tiny = slurp(models + "/tiny/1/model.onnx");
   ASSERT_FALSE(tiny.empty());
-  for (const char* m : {"squeezenet", "tiny", "relu", "pair"})
+  for (const char* m : {"squeezenet", "tiny", "relu", "pair", "loose"})
     std::ofstream(models + "/" + m + "/1/model.onnx", std::ios::trunc) << "not ONNX";
   startAgentAndPlugin(ncs2OnCpu());
   ASSERT_TRUE(h.kubelet().waitForRegistrations(kNcs2, 1, kWait));

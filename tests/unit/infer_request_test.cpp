@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "repository/model_config.hpp"
+#include "repository/model_repository.hpp"
 #include "server/infer_request.hpp"
 
 namespace kubeaccel::agent {
@@ -100,6 +102,36 @@ TEST_F(InferRequestTest, DimsOutsideTheEngineLimitsAreRefused) {
   }
   grpc::Status s = check(request({2, 5}, 40));
   EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+}  // namespace
+}  // namespace kubeaccel::agent
+
+namespace kubeaccel::agent {
+namespace {
+
+// Issue 9, section 11: an empty config.json means the defaults.
+TEST(ModelConfigTest, EmptyOrWhitespaceMeansTheDefaults) {
+  for (const char* text : {"", " ", "\n", " \t\r\n "}) {
+    ModelConfig c = parseModelConfig(text, "config.json");
+    EXPECT_EQ(c.maxBatchSize, 0);
+    EXPECT_FALSE(c.dynamicBatching);
+    EXPECT_EQ(c.instanceCount, 1);
+  }
+  EXPECT_THROW(parseModelConfig("x", "config.json"), std::runtime_error);
+  EXPECT_THROW(parseModelConfig("[]", "config.json"), std::runtime_error);
+}
+
+// Issue 9, section 7: model names are folder names the file system reads as written.
+TEST(ModelNameTest, OnlySafeNamesAreValid) {
+  for (const std::string& good :
+       std::vector<std::string>{"tiny", "resnet-50_v1.5", "A", std::string(255, 'a')})
+    EXPECT_TRUE(ModelRepository::validName(good)) << good;
+  for (const std::string& bad :
+       std::vector<std::string>{std::string("tiny\0x", 6), "", ".", "..", ".hidden", "a/b", "tiny\n",
+                                std::string(256, 'a'), "t\xc3\xa9"})
+    EXPECT_FALSE(ModelRepository::validName(bad)) << bad;
+  EXPECT_NE(ModelRepository::nameRule(std::string("tiny\0x", 6)).find("tiny\\x00x"), std::string::npos);
 }
 
 }  // namespace
