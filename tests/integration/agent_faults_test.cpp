@@ -101,6 +101,10 @@ TEST_F(AgentFaultTest, DynamicBatchingJoinsOnlyEqualShapes) {
     warm.inferFloats("relu", "x", {1, 4}, randomFloats(4, 1));
     warm.inferFloats("squeezenet", "data", {1, 3, 224, 224}, randomFloats(kSqueezeRow, 1));
   }
+  // Connected before the sends, which must keep their order within a slot.
+  Client s0(socket(0)), s1(socket(1));
+  Client* clients[] = {&s0, &s1};
+  for (Client* cl : clients) cl->inferFloats("relu", "x", {1, 1}, {1.f});
   auto before = Client(socket(0)).statistics("relu");
 
   // Slot 2 keeps the one worker busy with SqueezeNet batch 32; meanwhile
@@ -119,7 +123,7 @@ TEST_F(AgentFaultTest, DynamicBatchingJoinsOnlyEqualShapes) {
                              &resp, 60s);
     EXPECT_TRUE(s.ok()) << s.error_message();
   });
-  std::this_thread::sleep_for(300ms);  // the 19 MB request reaches the worker
+  std::this_thread::sleep_for(150ms);  // the 19 MB request reaches the worker
   std::vector<std::vector<float>> inputs, replies(sends.size());
   std::vector<std::vector<int64_t>> shapes(sends.size());
   std::vector<grpc::Status> status(sends.size());
@@ -131,13 +135,13 @@ TEST_F(AgentFaultTest, DynamicBatchingJoinsOnlyEqualShapes) {
   }
   for (size_t i = 0; i < sends.size(); ++i) {
     threads.emplace_back([&, i] {
-      Client c(socket(sends[i].slot));
       inference::ModelInferResponse resp;
-      status[i] = c.infer(inferRequest("relu", "x", sends[i].shape, bytesOf(inputs[i])), &resp, 60s);
+      status[i] = clients[sends[i].slot]->infer(inferRequest("relu", "x", sends[i].shape, bytesOf(inputs[i])), &resp,
+                                                60s);
       if (resp.raw_output_contents_size()) replies[i] = floatsOf(resp.raw_output_contents(0));
       if (resp.outputs_size()) shapes[i].assign(resp.outputs(0).shape().begin(), resp.outputs(0).shape().end());
     });
-    std::this_thread::sleep_for(15ms);  // keeps each slot's order
+    std::this_thread::sleep_for(5ms);  // keeps each slot's order
   }
   for (auto& t : threads) t.join();
   busy.join();
