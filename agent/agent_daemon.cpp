@@ -33,6 +33,10 @@ int AgentDaemon::run() {
                options_.modelsDir);
   loop_.run();
   probe_.reset();
+  // Every device stops at once, under one grace, so the agent's exit takes
+  // about the grace plus the longest run in progress, whatever the queues hold.
+  auto graceEnd = std::chrono::steady_clock::now() + ServedDevice::kShutdownGrace;
+  for (auto& [_, d] : devices_) d->beginShutdown(graceEnd, "the agent is shutting down");
   devices_.clear();  // sockets go, slot directories stay for the next agent
   spdlog::info("stopped");
   return 0;

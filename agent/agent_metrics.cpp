@@ -3,13 +3,22 @@
 namespace kubeaccel::agent {
 
 InferObserver AgentMetrics::observerFor(const std::string& resource, const std::string& slotId) {
-  return [this, resource, slotId](const std::string& model, bool ok, std::chrono::nanoseconds total,
+  return [this, resource, slotId](const std::string& model, grpc::StatusCode code, std::chrono::nanoseconds total,
                                   const JobTiming& timing) {
     metrics::Labels labels = {{"resource", resource}, {"slot", slotId}, {"model", model}};
     auto seconds = [](std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); };
     registry_.counter("kubeaccel_agent_requests_total", "Inference requests answered, by model and slot.", labels)
         .inc();
-    if (!ok) {
+    if (code == grpc::StatusCode::CANCELLED) {
+      registry_
+          .counter("kubeaccel_agent_requests_cancelled_total",
+                   "Inference requests their client cancelled before the answer, by model and slot; not run "
+                   "when cancelled while queued.",
+                   labels)
+          .inc();
+      return;
+    }
+    if (code != grpc::StatusCode::OK) {
       registry_
           .counter("kubeaccel_agent_request_failures_total", "Inference requests that failed, by model and slot.",
                    labels)

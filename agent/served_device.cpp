@@ -38,15 +38,43 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
     ctx.unavailableReason = reason;
     ctx.repository = repository_.get();
     ctx.scheduler = scheduler_.get();
+    ctx.maxMessageBytes = options.maxMessageBytes;
     if (options.observerFor) ctx.observer = options.observerFor(ctx.resource, ctx.slotId());
     slots_.push_back(std::make_unique<SlotServer>(std::move(ctx), options.maxMessageBytes));
   }
+  // Loads and unloads (RepositoryModelLoad on any slot) may change every
+  // slot's ServerReady; the plugin learns of it through its watches.
+  repository_->onChange([this] {
+    for (auto& slot : slots_) slot->service().readinessMayHaveChanged();
+  });
   spdlog::info("{} {}: serving {} slot socket(s) under {}", cls.name, device.id, cls.slots, deviceDir_);
 }
 
 ServedDevice::~ServedDevice() {
-  slots_.clear();       // no new requests
-  scheduler_.reset();   // queued ones are answered
+  beginShutdown(std::chrono::steady_clock::now() + kShutdownGrace, "the agent is shutting down");
+  finishShutdown();
+}
+
+void ServedDevice::beginShutdown(std::chrono::steady_clock::time_point graceEnd, const std::string& why) {
+  if (!stopping_.empty() || !scheduler_) return;
+  // A slot server's shutdown waits for its calls, and a queued call ends only
+  // when the scheduler answers it: the servers stop in threads of their own
+  // while the queue drains. Their gRPC deadline comes just after the grace,
+  // once the queued calls have been answered UNAVAILABLE: calls still open
+  // then (a run in progress, a stream whose client does not read) are cancelled.
+  auto deadline = std::chrono::system_clock::now() +
+                  std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                      graceEnd - std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
+  for (auto& slot : slots_) stopping_.emplace_back([s = slot.get(), deadline] { s->shutdown(deadline); });
+  stopping_.emplace_back([this, graceEnd, why] { scheduler_->drain(graceEnd, why); });
+}
+
+void ServedDevice::finishShutdown() {
+  if (repository_) repository_->onChange({});
+  for (auto& t : stopping_)
+    if (t.joinable()) t.join();
+  slots_.clear();       // sockets removed
+  scheduler_.reset();   // workers end after their run
 }
 
 bool ServedDevice::intact() const {
@@ -57,7 +85,8 @@ bool ServedDevice::intact() const {
 }
 
 void ServedDevice::retire() {
-  slots_.clear();
+  beginShutdown(std::chrono::steady_clock::now() + kShutdownGrace, "the device went away");
+  finishShutdown();
   std::error_code ec;
   std::filesystem::remove_all(deviceDir_, ec);
 }

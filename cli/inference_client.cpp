@@ -186,9 +186,16 @@ grpc::Status InferenceClient::inferShm(const std::string& model, const inference
   for (size_t i = 0; i < outputs->size() && i < outOffsets.size(); ++i) {
     auto& t = (*outputs)[i];
     size_t n = outBytes[i];
+    // The server says how much it wrote; never read past this output's range.
     if (auto it = resp.outputs(static_cast<int>(i)).parameters().find("shared_memory_byte_size");
-        it != resp.outputs(static_cast<int>(i)).parameters().end())
-      n = static_cast<size_t>(it->second.int64_param());
+        it != resp.outputs(static_cast<int>(i)).parameters().end()) {
+      int64_t said = it->second.int64_param();
+      if (said < 0 || static_cast<uint64_t>(said) > outBytes[i])
+        return grpc::Status(grpc::StatusCode::INTERNAL, "output '" + t.name + "': the server wrote " +
+                                                            std::to_string(said) + " bytes into a range of " +
+                                                            std::to_string(outBytes[i]));
+      n = static_cast<size_t>(said);
+    }
     t.bytes.assign(base + outOffsets[i], n);
   }
   return grpc::Status::OK;

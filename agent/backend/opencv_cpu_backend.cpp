@@ -4,6 +4,7 @@
 #include <opencv2/dnn.hpp>
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -38,8 +39,22 @@ class Runner final : public ModelRunner {
   }
 
   std::vector<OutputTensor> run(const std::vector<InputTensor>& inputs) override {
+    if (inputs.size() != inputs_.size())
+      throw std::runtime_error("expected " + std::to_string(inputs_.size()) + " inputs, got " +
+                               std::to_string(inputs.size()));
     for (size_t i = 0; i < inputs.size(); ++i) {
-      std::vector<int> dims(inputs[i].shape.begin(), inputs[i].shape.end());
+      // The request checks keep sizes within limits(); this guards the narrowing
+      // to int below should any caller ever pass something else.
+      std::vector<int> dims;
+      for (int64_t d : inputs[i].shape) {
+        if (d < 1 || d > INT32_MAX)
+          throw std::runtime_error("input '" + inputs_[i].name + "': dim " + std::to_string(d) + " out of range");
+        dims.push_back(static_cast<int>(d));
+      }
+      auto bytes = byteCount("FP32", inputs[i].shape);
+      if (inputs[i].datatype != "FP32" || !bytes || *bytes != inputs[i].data.size())
+        throw std::runtime_error("input '" + inputs_[i].name + "': " + std::to_string(inputs[i].data.size()) +
+                                 " bytes do not make " + inputs[i].datatype + " " + shapeString(inputs[i].shape));
       // OpenCV reads the request's bytes in place; setInput copies them into the net.
       cv::Mat blob(static_cast<int>(dims.size()), dims.data(), CV_32F,
                    const_cast<std::byte*>(inputs[i].data.data()));

@@ -30,6 +30,15 @@ int64_t elementCount(const std::vector<int64_t>& shape) {
   return n;
 }
 
+std::optional<uint64_t> byteCount(const std::string& datatype, const std::vector<int64_t>& shape) {
+  size_t size = elementSize(datatype);
+  int64_t n = elementCount(shape);
+  if (size == 0 || n < 0) return std::nullopt;
+  int64_t bytes = 0;
+  if (__builtin_mul_overflow(n, static_cast<int64_t>(size), &bytes)) return std::nullopt;
+  return static_cast<uint64_t>(bytes);
+}
+
 std::string shapeString(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -35,7 +36,13 @@ struct OutputTensor {
 // Bytes per element of a fixed-size KServe datatype; 0 for BYTES or unknown.
 size_t elementSize(const std::string& datatype);
 bool isKnownDatatype(const std::string& datatype);
-int64_t elementCount(const std::vector<int64_t>& shape);  // -1 if any dim < 0
+// Elements of `shape`: -1 if any dim is negative or the product does not fit int64.
+int64_t elementCount(const std::vector<int64_t>& shape);
+// Bytes of a tensor of `datatype` and `shape`, overflow-checked: nullopt when a
+// dim is negative, the datatype has no fixed size (BYTES, unknown), or the
+// element count or the byte count does not fit int64. Every size taken from a
+// client goes through here, never through an unchecked multiplication.
+std::optional<uint64_t> byteCount(const std::string& datatype, const std::vector<int64_t>& shape);
 std::string shapeString(const std::vector<int64_t>& shape);  // "[1,3,224,224]"
 
 }  // namespace kubeaccel::agent

@@ -36,6 +36,8 @@ std::vector<std::string> names(const json& j, const std::string& origin, const s
 }  // namespace
 
 ModelConfig parseModelConfig(const std::string& text, const std::string& origin) {
+  // An empty (or whitespace-only) file means the defaults, as documented.
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos) return {};
   json j;
   try {
     j = json::parse(text);

@@ -4,7 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -33,6 +35,30 @@ int newestVersion(const fs::path& modelDir) {
 
 }  // namespace
 
+bool ModelRepository::validName(const std::string& name) {
+  if (name.empty() || name.size() > 255 || name.front() == '.') return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+           c == '-';
+  });
+}
+
+std::string ModelRepository::nameRule(const std::string& name) {
+  std::string q;
+  for (size_t i = 0; i < name.size() && i < 80; ++i) {
+    unsigned char c = static_cast<unsigned char>(name[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\' && c != '\'') {
+      q += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      q += buf;
+    }
+  }
+  if (name.size() > 80) q += "...";
+  return "model name '" + q + "': expected 1 to 255 bytes of A-Z, a-z, 0-9, '.', '_', '-', not starting with '.'";
+}
+
 ModelRepository::ModelRepository(std::string modelsDir, Backend* backend, std::string unavailableReason)
     : dir_(std::move(modelsDir)), backend_(backend), unavailableReason_(std::move(unavailableReason)) {}
 
@@ -40,7 +66,13 @@ void ModelRepository::loadAll() {
   std::error_code ec;
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir_, ec))
-    if (e.is_directory()) names.push_back(e.path().filename().string());
+    if (e.is_directory()) {
+      std::string n = e.path().filename().string();
+      if (validName(n))
+        names.push_back(n);
+      else
+        spdlog::warn("model repository {}: skipping folder: {}", dir_, nameRule(n));
+    }
   if (ec) spdlog::error("model repository {}: {}", dir_, ec.message());
   std::sort(names.begin(), names.end());
   for (const auto& n : names) load(n);
@@ -49,8 +81,7 @@ void ModelRepository::loadAll() {
 ModelIndexEntry ModelRepository::load(const std::string& name) {
   fs::path modelDir = fs::path(dir_) / name;
   std::error_code ec;
-  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == ".." ||
-      !fs::is_directory(modelDir, ec))
+  if (!validName(name) || !fs::is_directory(modelDir, ec))
     return {name, 0, "", "not found"};
 
   std::shared_ptr<ModelStatistics> stats;
@@ -84,22 +115,47 @@ ModelIndexEntry ModelRepository::load(const std::string& name) {
     result.reason = e.what();
     spdlog::warn("model {} UNAVAILABLE: {}", name, result.reason);
   }
-  std::lock_guard lock(mu_);
-  Entry& e = models_[name];
-  e.index = result;
-  e.served = std::move(served);
+  {
+    std::lock_guard lock(mu_);
+    Entry& e = models_[name];
+    e.index = result;
+    e.served = std::move(served);
+  }
+  changed();
   return result;
 }
 
 bool ModelRepository::unload(const std::string& name) {
-  std::lock_guard lock(mu_);
-  auto it = models_.find(name);
-  if (it == models_.end()) return false;
-  it->second.served.reset();
-  it->second.index.state = "UNAVAILABLE";
-  it->second.index.reason = "unloaded";
+  {
+    std::lock_guard lock(mu_);
+    auto it = models_.find(name);
+    if (it == models_.end()) return false;
+    it->second.served.reset();
+    it->second.index.state = "UNAVAILABLE";
+    it->second.index.reason = "unloaded";
+  }
   spdlog::info("model {} unloaded", name);
+  changed();
   return true;
+}
+
+bool ModelRepository::anyServed() const {
+  std::lock_guard lock(mu_);
+  return std::any_of(models_.begin(), models_.end(), [](const auto& kv) { return kv.second.served != nullptr; });
+}
+
+void ModelRepository::onChange(std::function<void()> listener) {
+  std::lock_guard lock(mu_);
+  onChange_ = std::move(listener);
+}
+
+void ModelRepository::changed() {
+  std::function<void()> listener;
+  {
+    std::lock_guard lock(mu_);
+    listener = onChange_;
+  }
+  if (listener) listener();
 }
 
 std::vector<ModelIndexEntry> ModelRepository::index() const {

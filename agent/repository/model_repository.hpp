@@ -3,6 +3,7 @@
 // optional <models>/<name>/config.json. The newest version is served. A model
 // that cannot load is UNAVAILABLE with its reason; the others keep serving.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -35,6 +36,12 @@ class ModelRepository {
   // `backend` may be null: every model is then UNAVAILABLE for `unavailableReason`.
   ModelRepository(std::string modelsDir, Backend* backend, std::string unavailableReason);
 
+  // A model name is a folder name of 1 to 255 bytes of [A-Za-z0-9._-], not
+  // starting with '.'. load() refuses (and loadAll() skips) any other name.
+  static bool validName(const std::string& name);
+  // The rule, as a refusal of `name` (quoted, non-printable bytes escaped).
+  static std::string nameRule(const std::string& name);
+
   // Loads every model in the directory (at start).
   void loadAll();
   // (Re)loads one model from disk. NOT_FOUND: no such folder; the model's state
@@ -44,6 +51,13 @@ class ModelRepository {
   bool unload(const std::string& name);
 
   std::vector<ModelIndexEntry> index() const;
+  // True while at least one model has a version served (READY, or LOADING
+  // over a version still served): the repository can serve inference.
+  bool anyServed() const;
+  // Called (outside the repository's lock, from the thread that loaded or
+  // unloaded) after every load() or unload(); empty: nobody. Set it before
+  // the repository is shared, or clear it before its listener goes away.
+  void onChange(std::function<void()> listener);
   // The ready model, or null with its index entry (state and reason) in `why`.
   std::shared_ptr<const ServedModel> find(const std::string& name, ModelIndexEntry* why) const;
   std::shared_ptr<ModelStatistics> statistics(const std::string& name) const;
@@ -60,6 +74,8 @@ class ModelRepository {
   std::string unavailableReason_;
   mutable std::mutex mu_;
   std::map<std::string, Entry> models_;
+  std::function<void()> onChange_;  // guarded by mu_; called without it
+  void changed();
 };
 
 }  // namespace kubeaccel::agent

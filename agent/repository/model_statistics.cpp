@@ -21,6 +21,11 @@ void ModelStatistics::recordFailure(std::chrono::nanoseconds total) {
   s_.fail.add(total);
 }
 
+void ModelStatistics::recordCancelled(std::chrono::nanoseconds total) {
+  std::lock_guard lock(mu_);
+  s_.cancelled.add(total);
+}
+
 void ModelStatistics::recordExecution(uint64_t batchSize, std::chrono::nanoseconds compute) {
   std::lock_guard lock(mu_);
   ++s_.executionCount;

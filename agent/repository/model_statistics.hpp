@@ -22,6 +22,7 @@ struct ModelStatisticsSnapshot {
   uint64_t inferenceCount = 0;   // samples (batch rows) inferred
   uint64_t executionCount = 0;   // backend runs
   Duration success, fail, queue, computeInfer;
+  Duration cancelled;  // requests the client cancelled (queued ones were not run)
   std::map<uint64_t, Duration> batches;  // batch size -> compute time
 };
 
@@ -29,6 +30,7 @@ class ModelStatistics {
  public:
   void recordSuccess(std::chrono::nanoseconds total, std::chrono::nanoseconds queue, uint64_t rows);
   void recordFailure(std::chrono::nanoseconds total);
+  void recordCancelled(std::chrono::nanoseconds total);
   void recordExecution(uint64_t batchSize, std::chrono::nanoseconds compute);
   ModelStatisticsSnapshot snapshot() const;
 

@@ -24,6 +24,27 @@ struct RunnerCache {
   }
 };
 
+namespace {
+
+// One row of `a` and one of `b` have the same datatype and dims (all but dim 0).
+bool sameRowShape(const InputTensor& a, const InputTensor& b) {
+  return a.datatype == b.datatype && a.shape.size() == b.shape.size() && !a.shape.empty() &&
+         std::equal(a.shape.begin() + 1, a.shape.end(), b.shape.begin() + 1);
+}
+
+// Requests may share a run only when each input's rows have the same
+// datatype and dims: a model with a free non-batch dim ([N,M]) must never
+// run [1,4000] and [1,4] as one [2,4000] tensor, which would hand one
+// tenant's bytes to the other.
+bool mayJoin(const InferJob& lead, const InferJob& next) {
+  if (next.model != lead.model || next.inputs.size() != lead.inputs.size()) return false;
+  for (size_t i = 0; i < lead.inputs.size(); ++i)
+    if (!sameRowShape(lead.inputs[i], next.inputs[i])) return false;
+  return true;
+}
+
+}  // namespace
+
 DeviceScheduler::DeviceScheduler(int slots, int workers, size_t maxQueued)
     : maxQueued_(maxQueued),
       slots_(static_cast<size_t>(std::max(slots, 1))),
@@ -52,6 +73,7 @@ grpc::Status DeviceScheduler::submit(InferJob job) {
   {
     std::lock_guard lock(mu_);
     if (stopping_) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "the device went away");
+    if (!closedReason_.empty()) return grpc::Status(grpc::StatusCode::UNAVAILABLE, closedReason_);
     // Each slot has its own bound, so one pod cannot fill the device's queue for the others.
     if (slots_[job.slot].size() >= maxQueued_)
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -72,6 +94,24 @@ grpc::Status DeviceScheduler::submit(InferJob job) {
 size_t DeviceScheduler::queued() const {
   std::lock_guard lock(mu_);
   return queued_;
+}
+
+void DeviceScheduler::drain(std::chrono::steady_clock::time_point graceEnd, const std::string& why) {
+  std::vector<InferJob> left;
+  {
+    std::unique_lock lock(mu_);
+    idle_.wait_until(lock, graceEnd, [this] { return queued_ == 0 && running_ == 0; });
+    closedReason_ = why.empty() ? "shutting down" : why;
+    for (auto& q : slots_) {
+      for (auto& j : q) left.push_back(std::move(j));
+      q.clear();
+    }
+    queued_ = 0;
+  }
+  cv_.notify_all();  // a worker filling a batch stops waiting
+  auto now = InferJob::Clock::now();
+  for (auto& j : left)
+    j.done(grpc::Status(grpc::StatusCode::UNAVAILABLE, closedReason_), {}, {now - j.enqueued, {}, 0});
 }
 
 std::vector<InferJob> DeviceScheduler::takeBatch(std::unique_lock<std::mutex>& lock) {
@@ -119,7 +159,7 @@ std::vector<InferJob> DeviceScheduler::takeBatch(std::unique_lock<std::mutex>& l
         size_t s = (cursor_ + i) % slots_.size();
         if (slots_[s].empty() || !mayAdd(s)) continue;
         InferJob& next = slots_[s].front();
-        if (next.model != batch.front().model || rows + next.rows > max) continue;
+        if (!mayJoin(batch.front(), next) || rows + next.rows > max) continue;
         rows += next.rows;
         share[s] += next.rows;
         batch.push_back(std::move(next));
@@ -130,7 +170,7 @@ std::vector<InferJob> DeviceScheduler::takeBatch(std::unique_lock<std::mutex>& l
     }
     // A lone client sending one request at a time gains nothing by waiting.
     bool more = share.size() > 1 || arrivalGap_ < model.config.maxQueueDelay;
-    if (preferred(rows) || stopping_ || !more || InferJob::Clock::now() >= waitUntil) break;
+    if (preferred(rows) || stopping_ || !closedReason_.empty() || !more || InferJob::Clock::now() >= waitUntil) break;
     cv_.wait_until(lock, waitUntil);
   }
   return batch;
@@ -142,12 +182,15 @@ void DeviceScheduler::work() {
   for (;;) {
     cv_.wait(lock, [this] { return stopping_ || queued_ > 0; });
     if (stopping_) return;
+    ++running_;
     std::vector<InferJob> batch = takeBatch(lock);
     lock.unlock();
     auto started = InferJob::Clock::now();
     run(batch, runners);
     lock.lock();
     lastRun_ = InferJob::Clock::now() - started;
+    --running_;
+    idle_.notify_all();
   }
 }
 
@@ -162,8 +205,17 @@ std::vector<InputTensor> concatenate(const std::vector<InferJob>& jobs, int64_t 
   for (size_t i = 0; i < n; ++i) {
     InputTensor t = jobs.front().inputs[i];
     t.shape[0] = rows;
+    // Every job's rows have the lead job's size (takeBatch joins only equal
+    // non-batch dims); checked again here, since a wrong size would mix tenants' bytes.
+    auto rowBytes = byteCount(t.datatype, std::vector<int64_t>(t.shape.begin() + 1, t.shape.end()));
     size_t total = 0;
-    for (const auto& j : jobs) total += j.inputs[i].data.size();
+    for (const auto& j : jobs) {
+      const InputTensor& in = j.inputs[i];
+      if (!rowBytes || !sameRowShape(in, t) || in.data.size() != *rowBytes * static_cast<uint64_t>(j.rows))
+        throw std::runtime_error("input '" + t.name + "': a request of " + in.datatype + " " + shapeString(in.shape) +
+                                 " cannot join a batch of " + t.datatype + " " + shapeString(t.shape));
+      total += in.data.size();
+    }
     storage[i].resize(total);
     size_t off = 0;
     for (const auto& j : jobs) {
@@ -190,10 +242,13 @@ OutputTensor slice(const OutputTensor& all, int64_t offset, int64_t rows, int64_
 
 void DeviceScheduler::run(std::vector<InferJob>& batch, RunnerCache& runners) {
   auto start = InferJob::Clock::now();
-  // Expired jobs are answered, not run.
+  // Cancelled and expired jobs are answered, not run.
   std::vector<InferJob> live;
   for (auto& j : batch) {
-    if (start > j.deadline) {
+    if (j.cancelled && j.cancelled()) {
+      j.done(grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the request while it was queued"), {},
+             {start - j.enqueued, {}, 0});
+    } else if (start > j.deadline) {
       j.done(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed while queued"), {},
              {start - j.enqueued, {}, 0});
     } else {
@@ -219,7 +274,8 @@ void DeviceScheduler::run(std::vector<InferJob>& batch, RunnerCache& runners) {
     spdlog::warn("model {}: {}", live.front().model->name, e.what());
   }
   auto end = InferJob::Clock::now();
-  live.front().model->stats->recordExecution(static_cast<uint64_t>(rows), end - start);
+  // Only a run that gave outputs is an execution (and a batch, and compute time).
+  if (status.ok()) live.front().model->stats->recordExecution(static_cast<uint64_t>(rows), end - start);
 
   int64_t offset = 0;
   for (auto& j : live) {

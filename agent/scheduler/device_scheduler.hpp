@@ -3,12 +3,14 @@
 // job from the slots in turn, so one pod cannot starve another. Jobs of a
 // batched model with dynamic batching are merged along dim 0 (up to
 // max_batch_size, waiting at most max_queue_delay for a preferred size).
-// Jobs past their deadline are answered without running. Each slot's queue
-// is bounded: a full one refuses with RESOURCE_EXHAUSTED.
+// Jobs past their deadline, and jobs their client cancelled, are answered
+// without running. Each slot's queue is bounded: a full one refuses with
+// RESOURCE_EXHAUSTED. drain() ends the queue for shutdown.
 
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -24,6 +26,12 @@ class DeviceScheduler {
   // Queues the job, or returns why not (the job's `done` is then not called).
   grpc::Status submit(InferJob job);
   size_t queued() const;
+
+  // For shutdown: lets the queue run until it is empty or `graceEnd` passes,
+  // then answers every job still queued UNAVAILABLE with `why` and refuses
+  // new ones. Returns without waiting for a run in progress; its jobs are
+  // answered when it ends.
+  void drain(std::chrono::steady_clock::time_point graceEnd, const std::string& why);
 
  private:
   void work();
@@ -46,6 +54,9 @@ class DeviceScheduler {
   InferJob::Clock::duration arrivalGap_ = InferJob::Clock::duration::max();
   size_t queued_ = 0;
   size_t cursor_ = 0;
+  int running_ = 0;            // batches being run by workers
+  std::string closedReason_;   // set by drain(): submit() refuses with it
+  std::condition_variable idle_;  // a run ended or the queue emptied
   bool stopping_ = false;
   std::vector<std::thread> workers_;
 };

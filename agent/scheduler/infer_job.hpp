@@ -29,6 +29,9 @@ struct InferJob {
   int64_t rows = 1;                 // size of dim 0 for a batched model, else 1
   Clock::time_point deadline = Clock::time_point::max();
   Clock::time_point enqueued{};
+  // True once the client has cancelled the call (or gone away); may be empty.
+  // A worker drops such a job instead of running it.
+  std::function<bool()> cancelled;
   Done done;  // called exactly once, from a worker (or from submit's caller on refusal)
 };
 

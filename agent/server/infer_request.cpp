@@ -96,6 +96,27 @@ grpc::Status checkShape(const TensorSpec& spec, const std::vector<int64_t>& shap
   return grpc::Status::OK;
 }
 
+// The dims within what the engine takes, and the tensor's byte count, with
+// every multiplication overflow-checked (a wrapped count would let a few bytes
+// pass for a huge tensor, which the engine would then read far past).
+grpc::Status checkSize(const std::string& what, const std::string& datatype, const std::vector<int64_t>& shape,
+                       const EngineLimits& limits, uint64_t* bytes) {
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] < limits.minDim || shape[d] > limits.maxDim)
+      return invalid(what + ": dim " + std::to_string(d) + " of shape " + shapeString(shape) + " is " +
+                     std::to_string(shape[d]) + "; the engine takes dims of " + std::to_string(limits.minDim) +
+                     " to " + std::to_string(limits.maxDim));
+  int64_t elements = elementCount(shape);
+  if (elements < 0 || elements > limits.maxElements)
+    return invalid(what + ": shape " + shapeString(shape) + " has " +
+                   (elements < 0 ? std::string("more than 2^63") : std::to_string(elements)) +
+                   " elements; the engine takes at most " + std::to_string(limits.maxElements) + " per tensor");
+  auto n = byteCount(datatype, shape);
+  if (!n) return invalid(what + ": the byte count of " + datatype + " " + shapeString(shape) + " does not fit 64 bits");
+  *bytes = *n;
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 grpc::Status prepareInfer(const inference::ModelInferRequest& req, const ServedModel& model, const ShmRegistry& shm,
@@ -112,10 +133,22 @@ grpc::Status prepareInfer(const inference::ModelInferRequest& req, const ServedM
   for (const auto& s : specs)
     if (!byName.count(s.name))
       return invalid("missing input '" + s.name + "'; model '" + model.name + "' takes: " + describe(specs));
+  // raw_input_contents holds one entry per input that is not in shared
+  // memory, in the order of those inputs (what Triton reads and tritonclient
+  // sends); rawIndex maps a request input to its entry.
   bool raw = req.raw_input_contents_size() > 0;
-  if (raw && req.raw_input_contents_size() != req.inputs_size())
+  std::vector<int> rawIndex(static_cast<size_t>(req.inputs_size()), -1);
+  std::string notInShm;
+  int rawCount = 0;
+  for (int i = 0; i < req.inputs_size(); ++i) {
+    if (req.inputs(i).parameters().count("shared_memory_region")) continue;
+    rawIndex[static_cast<size_t>(i)] = rawCount++;
+    notInShm += (notInShm.empty() ? "" : ", ") + req.inputs(i).name();
+  }
+  if (raw && req.raw_input_contents_size() != rawCount)
     return invalid("raw_input_contents has " + std::to_string(req.raw_input_contents_size()) +
-                   " entries; expected one per input (" + std::to_string(req.inputs_size()) + ")");
+                   " entries; expected one per input not in shared memory (" + std::to_string(rawCount) +
+                   (notInShm.empty() ? "" : ": " + notInShm) + ")");
 
   out->inputs.clear();
   out->owned.reserve(specs.size());
@@ -133,12 +166,20 @@ grpc::Status prepareInfer(const inference::ModelInferRequest& req, const ServedM
     if (rows != out->rows)
       return invalid(what + ": batch size " + std::to_string(rows) + " differs from the other inputs' " +
                      std::to_string(out->rows));
-    size_t expectBytes = static_cast<size_t>(elementCount(shape)) * elementSize(spec.datatype);
+    uint64_t expectBytes = 0;
+    if (auto s = checkSize(what, spec.datatype, shape, model.loaded->limits(), &expectBytes); !s.ok()) return s;
     std::string expected = "expected " + std::to_string(expectBytes) + " bytes for " + spec.datatype + " " +
                            shapeString(shape) + ", got ";
 
     std::optional<ShmRef> ref;
     if (auto s = shmRef(in.parameters(), what, &ref); !s.ok()) return s;
+    // The protocol gives each input's data one way only; a second one would
+    // be silently ignored, so it is refused.
+    std::vector<std::byte> typed;
+    bool typedOfType = typedContents(spec.datatype, in.contents(), typed);
+    bool hasTyped = typedOfType || in.contents().ByteSizeLong() > 0;
+    if (hasTyped && ref) return invalid(what + ": typed contents must not be set with a shared_memory_region");
+    if (hasTyped && raw) return invalid(what + ": typed contents must not be set when raw_input_contents is used");
     std::span<const std::byte> data;
     if (ref) {
       if (ref->byteSize && *ref->byteSize != expectBytes)
@@ -149,13 +190,15 @@ grpc::Status prepareInfer(const inference::ModelInferRequest& req, const ServedM
       data = view.bytes;
       out->shmInputs.push_back(std::move(view));
     } else if (raw) {
-      const std::string& bytes = req.raw_input_contents(i);
+      const std::string& bytes = req.raw_input_contents(rawIndex[static_cast<size_t>(i)]);
       if (bytes.size() != expectBytes) return invalid(what + ": " + expected + std::to_string(bytes.size()));
       data = std::as_bytes(std::span<const char>(bytes.data(), bytes.size()));
     } else {
-      std::vector<std::byte>& buf = out->owned.emplace_back();
-      if (!typedContents(spec.datatype, in.contents(), buf))
+      if (!hasTyped)
         return invalid(what + ": no data (raw_input_contents, typed contents or a shared_memory_region)");
+      if (!typedOfType)
+        return invalid(what + ": typed contents are set, but not the field that " + spec.datatype + " takes");
+      std::vector<std::byte>& buf = out->owned.emplace_back(std::move(typed));
       if (buf.size() != expectBytes)
         return invalid(what + ": " + expected + std::to_string(buf.size()) + " (" +
                        std::to_string(buf.size() / elementSize(spec.datatype)) + " typed values)");

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "server/infer_request.hpp"
+#include "server/wire.hpp"
 
 namespace kubeaccel::agent {
 namespace {
@@ -35,7 +36,11 @@ void fill(inference::StatisticDuration* d, const Duration& s) {
 
 }  // namespace
 
-InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(ctx_.slotDir) {}
+InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(ctx_.slotDir) {
+  lastReady_ = serverReady();
+}
+
+bool InferenceService::serverReady() const { return ctx_.ready() && ctx_.repository->anyServed(); }
 
 grpc::ServerUnaryReactor* InferenceService::ServerLive(Ctx* ctx, const inference::ServerLiveRequest*,
                                                        inference::ServerLiveResponse* resp) {
@@ -45,7 +50,7 @@ grpc::ServerUnaryReactor* InferenceService::ServerLive(Ctx* ctx, const inference
 
 grpc::ServerUnaryReactor* InferenceService::ServerReady(Ctx* ctx, const inference::ServerReadyRequest*,
                                                         inference::ServerReadyResponse* resp) {
-  resp->set_ready(ctx_.ready());
+  resp->set_ready(serverReady());
   return finish(ctx, Status::OK);
 }
 
@@ -104,13 +109,14 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(Ctx* ctx, const infere
 }
 
 void InferenceService::infer(const inference::ModelInferRequest& req, inference::ModelInferResponse* resp,
-                             InferJob::Clock::time_point deadline, std::function<void(Status)> done) {
+                             InferJob::Clock::time_point deadline, std::function<bool()> cancelled,
+                             std::function<void(Status)> done) {
   auto start = InferJob::Clock::now();
   std::shared_ptr<const ServedModel> model;
   if (Status s = findModel(req.model_name(), req.model_version(), &model); !s.ok()) return done(s);
   auto failed = [&](const Status& s) {
     model->stats->recordFailure(InferJob::Clock::now() - start);
-    if (ctx_.observer) ctx_.observer(model->name, false, InferJob::Clock::now() - start, {});
+    if (ctx_.observer) ctx_.observer(model->name, s.error_code(), InferJob::Clock::now() - start, {});
     done(s);
   };
   auto prepared = std::make_shared<PreparedInfer>();
@@ -121,42 +127,80 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
   job.inputs = prepared->inputs;
   job.rows = prepared->rows;
   job.deadline = deadline;
-  job.done = [this, &req, resp, prepared, model, start, done](Status s, std::vector<OutputTensor> outputs,
-                                                               const JobTiming& timing) {
+  job.cancelled = cancelled;
+  job.done = [this, &req, resp, prepared, model, start, done, cancelled](Status s, std::vector<OutputTensor> outputs,
+                                                                          const JobTiming& timing) {
     if (s.ok()) s = buildInferResponse(req, *model, *prepared, outputs, resp);
     for (const auto& v : prepared->shmInputs)
       if (s.ok() && ShmRegistry::truncated(v))
         s = Status(StatusCode::FAILED_PRECONDITION, "a shared memory input was truncated during inference");
+    // An output written into a truncated file went to the zero pages that
+    // replaced it: the client would read nothing of it.
+    for (const auto& o : prepared->outputs)
+      if (s.ok() && o.shm && ShmRegistry::truncated(*o.shm))
+        s = Status(StatusCode::FAILED_PRECONDITION, "output '" + o.name + "': shared memory region '" + o.shmRegion +
+                                                        "' was truncated during inference; the output was lost");
+    // An answer gRPC would refuse to send is a failure, said here with the reason.
+    if (s.ok() && resp->ByteSizeLong() > static_cast<size_t>(ctx_.maxMessageBytes))
+      s = Status(StatusCode::RESOURCE_EXHAUSTED,
+                 "the answer is " + std::to_string(resp->ByteSizeLong()) + " bytes, over the agent's " +
+                     "--max-message-bytes (" + std::to_string(ctx_.maxMessageBytes) +
+                     "); ask for fewer rows or for the outputs in shared memory");
+    // A client that went away during the run gets nothing: not a success.
+    if (s.ok() && cancelled && cancelled())
+      s = Status(StatusCode::CANCELLED, "the client cancelled the request while it ran");
     auto total = InferJob::Clock::now() - start;
     if (s.ok())
       model->stats->recordSuccess(total, timing.queue, static_cast<uint64_t>(prepared->rows));
+    else if (s.error_code() == StatusCode::CANCELLED)
+      model->stats->recordCancelled(total);
     else
       model->stats->recordFailure(total);
-    if (ctx_.observer) ctx_.observer(model->name, s.ok(), total, timing);
+    if (ctx_.observer) ctx_.observer(model->name, s.error_code(), total, timing);
     done(s);
   };
   if (Status s = ctx_.scheduler->submit(std::move(job)); !s.ok()) failed(s);
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelInfer(Ctx* ctx, const inference::ModelInferRequest* req,
-                                                       inference::ModelInferResponse* resp) {
+grpc::ServerUnaryReactor* InferenceService::ModelInfer(Ctx* ctx, const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
   auto* reactor = ctx->DefaultReactor();
-  infer(*req, resp, steadyDeadline(ctx), [reactor](Status s) { reactor->Finish(s); });
+  // Decoded here, not by gRPC, so that a request that does not decode gets
+  // INVALID_ARGUMENT saying why. The call owns the messages until it ends.
+  struct Call {
+    inference::ModelInferRequest req;
+    inference::ModelInferResponse resp;
+  };
+  auto call = std::make_shared<Call>();
+  if (Status s = decodeMessage(*in, &call->req); !s.ok()) {
+    reactor->Finish(s);
+    return reactor;
+  }
+  // The context lives until Finish, which comes after the last cancelled() call.
+  infer(call->req, &call->resp, steadyDeadline(ctx), [ctx] { return ctx->IsCancelled(); },
+        [reactor, call, out](Status s) {
+          if (s.ok()) s = encodeMessage(call->resp, out);
+          reactor->Finish(s);
+        });
   return reactor;
 }
 
 // Reads requests one after another and writes each answer when it is ready;
 // writes are queued, since gRPC allows one at a time.
-class InferenceService::Stream final
-    : public grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse> {
+// Messages are decoded here (see ModelInfer): a request that does not decode
+// is answered on the stream with error_message saying why, and the stream
+// goes on.
+class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
-  Stream(InferenceService& svc, Ctx* ctx) : svc_(svc), ctx_(ctx) {
+  Stream(InferenceService& svc, Ctx* ctx)
+      : svc_(svc), ctx_(ctx), healthWatch_(ctx->client_metadata().count(kHealthWatchMetadata) > 0) {
     {
       std::lock_guard lock(svc_.streamsMu_);
       svc_.streams_.insert(this);
     }
     read();
   }
+
+  bool healthWatch() const { return healthWatch_; }
 
   // No more requests; finish once the ones in flight are answered.
   void close() {
@@ -167,13 +211,25 @@ class InferenceService::Stream final
 
  private:
   struct Pending {
+    grpc::ByteBuffer in, out;
     inference::ModelInferRequest req;
     inference::ModelStreamInferResponse resp;
   };
 
   void read() {
     incoming_ = std::make_unique<Pending>();
-    StartRead(&incoming_->req);
+    StartRead(&incoming_->in);
+  }
+
+  // Queues p's answer for writing (mu_ held).
+  void answer(Pending* p) {
+    if (Status s = encodeMessage(p->resp, &p->out); !s.ok()) {
+      inference::ModelStreamInferResponse err;
+      err.set_error_message("cannot encode the answer: " + s.error_message());
+      encodeMessage(err, &p->out);
+    }
+    writes_.emplace_back(p);
+    if (!writing_) writeNext();
   }
 
   void OnReadDone(bool ok) override {
@@ -184,19 +240,35 @@ class InferenceService::Stream final
       return;
     }
     Pending* p = incoming_.release();
+    if (Status s = decodeMessage(p->in, &p->req); !s.ok()) {
+      p->resp.set_error_message(s.error_message());
+      {
+        std::lock_guard lock(mu_);
+        answer(p);
+      }
+      return read();
+    }
+    p->in.Clear();
     {
       std::lock_guard lock(mu_);
       ++inFlight_;
     }
-    svc_.infer(p->req, p->resp.mutable_infer_response(), steadyDeadline(ctx_), [this, p](Status s) {
+    // The stream lives until its last request is answered, so ctx_ outlives the job.
+    svc_.infer(p->req, p->resp.mutable_infer_response(), steadyDeadline(ctx_), [ctx = ctx_] { return ctx->IsCancelled(); },
+               [this, p](Status s) {
       if (!s.ok()) {
-        p->resp.clear_infer_response();
+        // Answers come in completion order: the id (and model) say which
+        // request an error belongs to.
+        auto* r = p->resp.mutable_infer_response();
+        r->Clear();
+        r->set_id(p->req.id());
+        r->set_model_name(p->req.model_name());
+        r->set_model_version(p->req.model_version());
         p->resp.set_error_message(s.error_message());
       }
       std::lock_guard lock(mu_);
       --inFlight_;
-      writes_.emplace_back(p);
-      if (!writing_) writeNext();
+      answer(p);
     });
     read();
   }
@@ -204,7 +276,7 @@ class InferenceService::Stream final
   void writeNext() {
     if (writes_.empty()) return maybeFinish();
     writing_ = true;
-    StartWrite(&writes_.front()->resp);
+    StartWrite(&writes_.front()->out);
   }
 
   void OnWriteDone(bool) override {
@@ -233,6 +305,7 @@ class InferenceService::Stream final
 
   InferenceService& svc_;
   Ctx* ctx_;
+  const bool healthWatch_;  // the plugin's watch of this slot's readiness
   std::unique_ptr<Pending> incoming_;
   std::mutex mu_;
   std::deque<std::unique_ptr<Pending>> writes_;
@@ -245,8 +318,16 @@ void InferenceService::closeStreams() {
   for (Stream* s : streams_) s->close();
 }
 
-grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
-InferenceService::ModelStreamInfer(Ctx* ctx) {
+void InferenceService::readinessMayHaveChanged() {
+  bool now = serverReady();
+  if (lastReady_.exchange(now) == now) return;
+  spdlog::info("slot {}: ServerReady is now {}", ctx_.slotId(), now);
+  std::lock_guard lock(streamsMu_);
+  for (Stream* s : streams_)
+    if (s->healthWatch()) s->close();
+}
+
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* InferenceService::ModelStreamInfer(Ctx* ctx) {
   return new Stream(*this, ctx);
 }
 
@@ -254,6 +335,15 @@ grpc::ServerUnaryReactor* InferenceService::ModelStatistics(Ctx* ctx, const infe
                                                             inference::ModelStatisticsResponse* resp) {
   for (const auto& e : ctx_.repository->index()) {
     if (!req->name().empty() && e.name != req->name()) continue;
+    // Figures are kept per model; they belong to the version served (or last served).
+    if (!req->version().empty() && req->version() != std::to_string(e.version)) {
+      if (req->name().empty()) continue;
+      return finish(ctx, Status(StatusCode::NOT_FOUND, "model '" + e.name + "' version " + req->version() +
+                                                           " does not exist" +
+                                                           (e.version > 0 ? " (version " + std::to_string(e.version) +
+                                                                                " is)"
+                                                                          : "")));
+    }
     auto stats = ctx_.repository->statistics(e.name);
     if (!stats) continue;
     auto snap = stats->snapshot();
@@ -265,7 +355,12 @@ grpc::ServerUnaryReactor* InferenceService::ModelStatistics(Ctx* ctx, const infe
     m->set_execution_count(snap.executionCount);
     auto* is = m->mutable_inference_stats();
     fill(is->mutable_success(), snap.success);
-    fill(is->mutable_fail(), snap.fail);
+    // The protocol has no field for cancelled requests; they are failures
+    // (never successes) there, and apart in the agent's metrics.
+    Duration failed = snap.fail;
+    failed.count += snap.cancelled.count;
+    failed.ns += snap.cancelled.ns;
+    fill(is->mutable_fail(), failed);
     fill(is->mutable_queue(), snap.queue);
     fill(is->mutable_compute_infer(), snap.computeInfer);
     for (const auto& [size, d] : snap.batches) {
@@ -295,6 +390,10 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(Ctx* ctx, const infe
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(Ctx* ctx,
                                                                 const inference::RepositoryModelLoadRequest* req,
                                                                 inference::RepositoryModelLoadResponse*) {
+  // The name must be one the file system reads as written: a name with a NUL
+  // or a '/' would reach another folder and leave an entry every pod sees.
+  if (!ModelRepository::validName(req->model_name()))
+    return finish(ctx, Status(StatusCode::INVALID_ARGUMENT, ModelRepository::nameRule(req->model_name())));
   auto* reactor = ctx->DefaultReactor();
   // Loading takes a while: off the gRPC thread.
   std::thread([this, reactor, name = req->model_name()] {

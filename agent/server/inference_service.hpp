@@ -1,6 +1,7 @@
 #pragma once
 // KServe v2 / Open Inference Protocol for one slot (gRPC callback API).
 
+#include <atomic>
 #include <mutex>
 #include <set>
 
@@ -10,13 +11,35 @@
 
 namespace kubeaccel::agent {
 
-class InferenceService final : public inference::GRPCInferenceService::CallbackService {
+// ModelInfer and ModelStreamInfer take raw bytes and decode them here, so an
+// undecodable request is answered INVALID_ARGUMENT with the reason.
+// (CallbackService with those two methods raw.)
+using G = inference::GRPCInferenceService;
+using InferenceServiceBase = G::WithCallbackMethod_ServerLive<G::WithCallbackMethod_ServerReady<
+    G::WithCallbackMethod_ModelReady<G::WithCallbackMethod_ServerMetadata<G::WithCallbackMethod_ModelMetadata<
+        G::WithRawCallbackMethod_ModelInfer<G::WithRawCallbackMethod_ModelStreamInfer<
+            G::WithCallbackMethod_ModelStatistics<G::WithCallbackMethod_RepositoryIndex<
+                G::WithCallbackMethod_RepositoryModelLoad<G::WithCallbackMethod_RepositoryModelUnload<
+                    G::WithCallbackMethod_SystemSharedMemoryStatus<G::WithCallbackMethod_SystemSharedMemoryRegister<
+                        G::WithCallbackMethod_SystemSharedMemoryUnregister<G::Service>>>>>>>>>>>>>>;
+
+class InferenceService final : public InferenceServiceBase {
  public:
   explicit InferenceService(SlotContext ctx);
 
   // Ends every ModelStreamInfer stream once its requests are answered (before
   // the server shuts down, so an idle stream does not hold shutdown up).
   void closeStreams();
+
+  // ServerReady: the device's backend is built in and at least one model is
+  // served, i.e. this slot can serve an inference (KServe v2: "ready to
+  // receive and process inference requests").
+  bool serverReady() const;
+  // Call after the repository changed: when ServerReady's answer changed,
+  // the plugin's health watches on this slot (ModelStreamInfer streams with
+  // kHealthWatchMetadata) are ended, so the plugin asks ServerReady again.
+  void readinessMayHaveChanged();
+  static constexpr const char* kHealthWatchMetadata = "kubeaccel-health-watch";
 
   using Ctx = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
@@ -25,11 +48,11 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   Reactor* ServerMetadata(Ctx*, const inference::ServerMetadataRequest*, inference::ServerMetadataResponse*) override;
   Reactor* ModelReady(Ctx*, const inference::ModelReadyRequest*, inference::ModelReadyResponse*) override;
   Reactor* ModelMetadata(Ctx*, const inference::ModelMetadataRequest*, inference::ModelMetadataResponse*) override;
-  Reactor* ModelInfer(Ctx*, const inference::ModelInferRequest*, inference::ModelInferResponse*) override;
+  // A serialized inference.ModelInferRequest in, a ModelInferResponse out.
+  Reactor* ModelInfer(Ctx*, const grpc::ByteBuffer*, grpc::ByteBuffer*) override;
   // A stream of inference requests, answered in order of completion. Also
   // what the plugin holds open to learn at once when the agent goes away.
-  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* ModelStreamInfer(
-      Ctx*) override;
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ModelStreamInfer(Ctx*) override;
   Reactor* ModelStatistics(Ctx*, const inference::ModelStatisticsRequest*,
                            inference::ModelStatisticsResponse*) override;
   Reactor* RepositoryIndex(Ctx*, const inference::RepositoryIndexRequest*,
@@ -52,14 +75,17 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 
   class Stream;
   // Runs one request through validation and the scheduler; `done` gets the
-  // outcome exactly once (maybe before infer returns).
+  // outcome exactly once (maybe before infer returns). `cancelled` tells
+  // whether the client has given up (the job is then dropped, not run).
   void infer(const inference::ModelInferRequest& req, inference::ModelInferResponse* resp,
-             InferJob::Clock::time_point deadline, std::function<void(grpc::Status)> done);
+             InferJob::Clock::time_point deadline, std::function<bool()> cancelled,
+             std::function<void(grpc::Status)> done);
 
   SlotContext ctx_;
   ShmRegistry shm_;
   std::mutex streamsMu_;
   std::set<Stream*> streams_;
+  std::atomic<bool> lastReady_{false};
 };
 
 }  // namespace kubeaccel::agent

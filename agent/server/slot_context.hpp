@@ -10,9 +10,10 @@
 
 namespace kubeaccel::agent {
 
-// Told of every finished ModelInfer (metrics).
-using InferObserver = std::function<void(const std::string& model, bool ok, std::chrono::nanoseconds total,
-                                         const JobTiming& timing)>;
+// Told of every finished ModelInfer (metrics): its status code (CANCELLED:
+// the client gave up), time in the agent, and the run's timing.
+using InferObserver = std::function<void(const std::string& model, grpc::StatusCode code,
+                                         std::chrono::nanoseconds total, const JobTiming& timing)>;
 
 struct SlotContext {
   std::string resource;  // "kubeaccel.io/movidius-ncs2"
@@ -25,6 +26,7 @@ struct SlotContext {
   ModelRepository* repository = nullptr;
   DeviceScheduler* scheduler = nullptr;
   InferObserver observer;
+  int maxMessageBytes = 64 << 20;  // the slot server's limit, for answers too
 
   bool ready() const { return unavailableReason.empty(); }
   std::string slotId() const { return deviceId + "-s" + std::to_string(slot); }

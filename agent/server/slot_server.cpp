@@ -33,11 +33,15 @@ SlotServer::SlotServer(SlotContext ctx, int maxMessageBytes) : socket_(ctx.slotD
   ::chmod(socket_.c_str(), 0666);
 }
 
-SlotServer::~SlotServer() {
-  service_->closeStreams();
-  server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-  server_->Wait();
-  ::unlink(socket_.c_str());
+SlotServer::~SlotServer() { shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2)); }
+
+void SlotServer::shutdown(std::chrono::system_clock::time_point deadline) {
+  std::call_once(shutdownOnce_, [&] {
+    service_->closeStreams();
+    server_->Shutdown(deadline);
+    server_->Wait();
+    ::unlink(socket_.c_str());
+  });
 }
 
 }  // namespace kubeaccel::agent

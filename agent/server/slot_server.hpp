@@ -1,7 +1,9 @@
 #pragma once
 // Serves one slot's socket: <agent-dir>/<class>/<device-id>/s<k>/inference.sock.
 
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include <grpcpp/server.h>
@@ -20,12 +22,21 @@ class SlotServer {
   // pod has it mounted, and must find the next socket in the same place.
   ~SlotServer();
 
+  // Ends the slot's streams once their answers are written, refuses new
+  // calls, and returns when every call has finished. Calls still in flight
+  // at `deadline` are cancelled, but a call waiting in the device's queue
+  // finishes only when the scheduler answers it (DeviceScheduler::drain), so
+  // run this while something drains the queue. Idempotent.
+  void shutdown(std::chrono::system_clock::time_point deadline);
+
   const std::string& socketPath() const { return socket_; }
+  InferenceService& service() { return *service_; }
 
  private:
   std::string socket_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::once_flag shutdownOnce_;
 };
 
 }  // namespace kubeaccel::agent

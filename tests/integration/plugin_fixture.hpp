@@ -48,8 +48,12 @@ class PluginTest : public ::testing::Test {
   // Every test ends with a clean stop: exit 0 on SIGTERM and no sanitizer
   // report from the plugin process (make test-asan builds it instrumented).
   void TearDown() override {
-    if (h.pluginRunning()) EXPECT_EQ(h.stopPlugin(SIGTERM), 0) << "SIGTERM must exit 0";
-    if (h.agentRunning()) EXPECT_EQ(h.stopAgent(SIGTERM), 0) << "the agent's SIGTERM must exit 0";
+    if (h.pluginRunning()) {
+      EXPECT_EQ(h.stopPlugin(SIGTERM), 0) << "SIGTERM must exit 0";
+    }
+    if (h.agentRunning()) {
+      EXPECT_EQ(h.stopAgent(SIGTERM), 0) << "the agent's SIGTERM must exit 0";
+    }
     std::string log = h.pluginLog() + h.agentLog();
     for (const char* report : {"AddressSanitizer", "LeakSanitizer", "runtime error:", "UndefinedBehaviorSanitizer"})
       EXPECT_EQ(log.find(report), std::string::npos) << "sanitizer report in the plugin's log: " << report;

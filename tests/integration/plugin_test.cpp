@@ -11,6 +11,9 @@
 #include <sstream>
 #include <thread>
 
+#include <grpcpp/grpcpp.h>
+
+#include "inference/grpc_service.grpc.pb.h"
 #include "plugin_fixture.hpp"
 
 namespace kubeaccel::testing {
@@ -425,6 +428,65 @@ TEST_F(PluginTest, SigintAlsoStopsCleanly) {
   ASSERT_TRUE(h.kubelet().waitForRegistrations(kCoral, 1, kWait));
   EXPECT_EQ(h.stopPlugin(SIGINT), 0);
   EXPECT_EQ(h.socketsInDevicePluginDir(), std::vector<std::string>{"kubelet.sock"});
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+// Issue 9, section 10: a slot is Healthy while its ServerReady is true, and
+// follows it when models are loaded or unloaded later: the agent ends the
+// plugin's watch stream when the answer changes, and the plugin asks again.
+TEST_F(PluginTest, AgentSlotHealthFollowsServerReadyAcrossLoadAndUnload) {
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  const std::string models = h.modelsDir();
+  const std::string tiny = slurp(models + "/tiny/1/model.onnx");
+  ASSERT_FALSE(tiny.empty());
+  for (const char* m : {"squeezenet", "tiny", "relu", "pair", "loose"})
+    std::ofstream(models + "/" + m + "/1/model.onnx", std::ios::trunc) << "not ONNX";
+  startAgentAndPlugin(ncs2OnCpu());
+  ASSERT_TRUE(h.kubelet().waitForRegistrations(kNcs2, 1, kWait));
+  const std::string slot0 = "usb-1-3-s0";
+  ASSERT_TRUE(h.kubelet().waitFor([&](const Resources& rs) { return idsOf(rs, kNcs2).size() == 4; }, kWait));
+  ASSERT_TRUE(h.waitForAgentLog("serving 4 slot socket(s)"));
+  std::this_thread::sleep_for(300ms);  // the watches have asked ServerReady
+  EXPECT_EQ(healthOf(h.kubelet().resources(), kNcs2, slot0), "Unhealthy") << "no model can be served";
+
+  // A model is fixed and loaded (through slot 2): every slot turns Healthy.
+  std::ofstream(models + "/tiny/1/model.onnx", std::ios::trunc | std::ios::binary) << tiny;
+  auto stub = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(
+      "unix://" + h.slotSocket("movidius-ncs2", "usb-1-3", 2), grpc::InsecureChannelCredentials()));
+  inference::RepositoryModelLoadRequest load;
+  load.set_model_name("tiny");
+  inference::RepositoryModelLoadResponse loadResp;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    grpc::Status st = stub->RepositoryModelLoad(&ctx, load, &loadResp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  auto allSlots = [&](const std::string& health) {
+    return h.kubelet().waitFor([&](const Resources& rs) {
+      for (int k = 0; k < 4; ++k)
+        if (healthOf(rs, kNcs2, "usb-1-3-s" + std::to_string(k)) != health) return false;
+      return true;
+    }, kWait);
+  };
+  EXPECT_TRUE(allSlots("Healthy")) << "a model loaded later did not make the slots Healthy";
+
+  // Unloaded: nothing can be served, every slot turns Unhealthy.
+  inference::RepositoryModelUnloadRequest unload;
+  unload.set_model_name("tiny");
+  inference::RepositoryModelUnloadResponse unloadResp;
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    grpc::Status st = stub->RepositoryModelUnload(&ctx, unload, &unloadResp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  EXPECT_TRUE(allSlots("Unhealthy")) << "unloading the last model left the slots Healthy";
 }
 
 }  // namespace

@@ -1,0 +1,138 @@
+// The request checks (agent/server/infer_request.cpp) on their own, without a
+// server or an engine: what they accept and what they refuse, and why.
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "repository/model_config.hpp"
+#include "repository/model_repository.hpp"
+#include "server/infer_request.hpp"
+
+namespace kubeaccel::agent {
+namespace {
+
+class SpecOnlyModel final : public LoadedModel {
+ public:
+  SpecOnlyModel(std::vector<TensorSpec> in, std::vector<TensorSpec> out) : in_(std::move(in)), out_(std::move(out)) {}
+  const std::vector<TensorSpec>& inputs() const override { return in_; }
+  const std::vector<TensorSpec>& outputs() const override { return out_; }
+  std::unique_ptr<ModelRunner> newRunner() const override { return nullptr; }
+
+ private:
+  std::vector<TensorSpec> in_, out_;
+};
+
+ServedModel model(const std::string& name, int maxBatch, std::vector<TensorSpec> in, std::vector<TensorSpec> out) {
+  ServedModel m;
+  m.name = name;
+  m.version = 1;
+  m.config.maxBatchSize = maxBatch;
+  m.loaded = std::make_shared<SpecOnlyModel>(std::move(in), std::move(out));
+  return m;
+}
+
+// relu: x FP32 [N,M] -> y, max_batch_size 8 (the generated model's signature).
+const ServedModel& relu() {
+  static const ServedModel m = model("relu", 8, {{"x", "FP32", {-1, -1}}}, {{"y", "FP32", {-1, -1}}});
+  return m;
+}
+
+inference::ModelInferRequest request(const std::vector<int64_t>& shape, size_t rawBytes) {
+  inference::ModelInferRequest r;
+  r.set_model_name("relu");
+  auto* in = r.add_inputs();
+  in->set_name("x");
+  in->set_datatype("FP32");
+  for (auto d : shape) in->add_shape(d);
+  r.add_raw_input_contents(std::string(rawBytes, '\0'));
+  return r;
+}
+
+class InferRequestTest : public ::testing::Test {
+ protected:
+  ShmRegistry shm{"/nonexistent"};
+  grpc::Status check(const inference::ModelInferRequest& r, const ServedModel& m = relu()) {
+    PreparedInfer p;
+    return prepareInfer(r, m, shm, &p);
+  }
+};
+
+TEST(TensorSizes, ByteCountIsOverflowChecked) {
+  EXPECT_EQ(byteCount("FP32", {3, 1537228672809129302}), std::nullopt);  // 3 * n * 4 = 2^64 + 8
+  EXPECT_EQ(byteCount("FP32", {1, 4611686018427387905}), std::nullopt);  // n * 4 = 2^64 + 4
+  EXPECT_EQ(byteCount("FP64", {INT64_MAX}), std::nullopt);
+  EXPECT_EQ(byteCount("FP32", {-1, 4}), std::nullopt);
+  EXPECT_EQ(byteCount("BYTES", {1}), std::nullopt);
+  EXPECT_EQ(byteCount("FP32", {2, 3}), 24u);
+  EXPECT_EQ(byteCount("INT8", {}), 1u);
+  EXPECT_EQ(byteCount("FP32", {0, 7}), 0u);
+  EXPECT_EQ(byteCount("UINT8", {int64_t{1} << 62, 2}), std::nullopt);
+  EXPECT_EQ(byteCount("UINT8", {int64_t{1} << 62, 1}), uint64_t{1} << 62);
+}
+
+// Issue 9, section 1: one 8-byte request of shape [3, 1537228672809129302].
+TEST_F(InferRequestTest, WrappingByteCountIsRefusedNamingTheTensor) {
+  grpc::Status s = check(request({3, 1537228672809129302}, 8));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(s.error_message().find("input 'x'"), std::string::npos) << s.error_message();
+  EXPECT_NE(s.error_message().find("2147483647"), std::string::npos) << s.error_message();
+}
+
+// Section 11: a sweep of wrong sizes, each sending the wrapped byte count.
+TEST_F(InferRequestTest, EveryWrappedSizeIsRefused) {
+  int n = 0;
+  for (int64_t rows : {1, 2, 4, 8})
+    for (int64_t k = 0; k <= 16; ++k) {
+      std::vector<int64_t> shape{rows, (int64_t{1} << 62) / rows + k};
+      grpc::Status s = check(request(shape, static_cast<size_t>(4 * rows * k)));
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << shapeString(shape);
+      EXPECT_NE(s.error_message().find("input 'x'"), std::string::npos) << s.error_message();
+      ++n;
+    }
+  EXPECT_EQ(n, 68);
+}
+
+// Dims must fit what the engine takes (int), and no tensor may be empty.
+TEST_F(InferRequestTest, DimsOutsideTheEngineLimitsAreRefused) {
+  for (const std::vector<int64_t>& shape : std::vector<std::vector<int64_t>>{
+           {1, int64_t{1} << 31}, {1, 0}, {1, INT64_MAX}, {8, (int64_t{1} << 31) - 1}}) {
+    grpc::Status s = check(request(shape, 0));
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << shapeString(shape);
+    EXPECT_NE(s.error_message().find("input 'x'"), std::string::npos) << s.error_message();
+  }
+  grpc::Status s = check(request({2, 5}, 40));
+  EXPECT_TRUE(s.ok()) << s.error_message();
+}
+
+}  // namespace
+}  // namespace kubeaccel::agent
+
+namespace kubeaccel::agent {
+namespace {
+
+// Issue 9, section 11: an empty config.json means the defaults.
+TEST(ModelConfigTest, EmptyOrWhitespaceMeansTheDefaults) {
+  for (const char* text : {"", " ", "\n", " \t\r\n "}) {
+    ModelConfig c = parseModelConfig(text, "config.json");
+    EXPECT_EQ(c.maxBatchSize, 0);
+    EXPECT_FALSE(c.dynamicBatching);
+    EXPECT_EQ(c.instanceCount, 1);
+  }
+  EXPECT_THROW(parseModelConfig("x", "config.json"), std::runtime_error);
+  EXPECT_THROW(parseModelConfig("[]", "config.json"), std::runtime_error);
+}
+
+// Issue 9, section 7: model names are folder names the file system reads as written.
+TEST(ModelNameTest, OnlySafeNamesAreValid) {
+  for (const std::string& good :
+       std::vector<std::string>{"tiny", "resnet-50_v1.5", "A", std::string(255, 'a')})
+    EXPECT_TRUE(ModelRepository::validName(good)) << good;
+  for (const std::string& bad :
+       std::vector<std::string>{std::string("tiny\0x", 6), "", ".", "..", ".hidden", "a/b", "tiny\n",
+                                std::string(256, 'a'), "t\xc3\xa9"})
+    EXPECT_FALSE(ModelRepository::validName(bad)) << bad;
+  EXPECT_NE(ModelRepository::nameRule(std::string("tiny\0x", 6)).find("tiny\\x00x"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace kubeaccel::agent
