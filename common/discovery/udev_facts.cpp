@@ -63,10 +63,7 @@ std::vector<std::string> ownNodesOf(udev* u, udev_device* dev, const DeviceClass
   if (isSubsystem(dev, "pci")) {
     UdevEnumeratePtr e(udev_enumerate_new(u));
     udev_enumerate_add_match_parent(e.get(), dev);
-    udev_enumerate_scan_devices(e.get());
-    udev_list_entry* entry;
-    udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e.get())) {
-      std::string path = str(udev_list_entry_get_name(entry));
+    for (const std::string& path : scanSyspaths(e.get())) {
       if (path == str(udev_device_get_syspath(dev)) || isAtOrUnder(path, gone)) continue;
       UdevDevicePtr child(udev_device_new_from_syspath(u, path.c_str()));
       if (!child) continue;

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace kubeaccel {
 
@@ -29,5 +30,14 @@ inline std::optional<std::string> sysattr(udev_device* d, const char* name) {
 }
 
 inline std::string str(const char* s) { return s ? s : ""; }
+
+// Runs the enumeration `e` (its matches set) and returns the syspaths found.
+inline std::vector<std::string> scanSyspaths(udev_enumerate* e) {
+  std::vector<std::string> out;
+  udev_enumerate_scan_devices(e);
+  udev_list_entry* entry;
+  udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e)) out.push_back(str(udev_list_entry_get_name(entry)));
+  return out;
+}
 
 }  // namespace kubeaccel

@@ -24,12 +24,10 @@ std::vector<Device> UdevScanner::scanAll() {
   std::set<std::string> taken;  // syspaths already read as part of a device (a card's other functions)
   UdevEnumeratePtr e(udev_enumerate_new(udev_.get()));
   for (const char* s : {"usb", "pci", "accel"}) udev_enumerate_add_match_subsystem(e.get(), s);
-  udev_enumerate_scan_devices(e.get());
   std::optional<UsbSession> usb;
-  udev_list_entry* entry;
-  udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e.get())) {
-    if (taken.count(str(udev_list_entry_get_name(entry)))) continue;
-    UdevDevicePtr dev(udev_device_new_from_syspath(udev_.get(), udev_list_entry_get_name(entry)));
+  for (const std::string& path : scanSyspaths(e.get())) {
+    if (taken.count(path)) continue;
+    UdevDevicePtr dev(udev_device_new_from_syspath(udev_.get(), path.c_str()));
     if (!dev || !isCandidate(dev.get())) continue;
     DeviceFacts facts = factsOf(dev.get());
     const DeviceClass* cls = classify(config_, facts);
@@ -86,10 +84,7 @@ std::vector<UdevDevicePtr> UdevScanner::cardFunctions(udev_device* dev, const De
   UdevEnumeratePtr e(udev_enumerate_new(udev_.get()));
   udev_enumerate_add_match_subsystem(e.get(), "pci");
   udev_enumerate_add_match_sysname(e.get(), (name.substr(0, dot + 1) + "*").c_str());
-  udev_enumerate_scan_devices(e.get());
-  udev_list_entry* entry;
-  udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e.get())) {
-    std::string path = str(udev_list_entry_get_name(entry));
+  for (const std::string& path : scanSyspaths(e.get())) {
     if (isAtOrUnder(path, gone)) continue;
     UdevDevicePtr f(udev_device_new_from_syspath(udev_.get(), path.c_str()));
     if (!f) continue;
@@ -172,10 +167,7 @@ std::vector<UdevDevicePtr> UdevScanner::members(udev_device* dev, const DeviceCl
   UdevEnumeratePtr e(udev_enumerate_new(udev_.get()));
   udev_enumerate_add_match_subsystem(e.get(), "accel");
   udev_enumerate_add_match_parent(e.get(), pci);
-  udev_enumerate_scan_devices(e.get());
-  udev_list_entry* entry;
-  udev_list_entry_foreach(entry, udev_enumerate_get_list_entry(e.get())) {
-    std::string path = str(udev_list_entry_get_name(entry));
+  for (const std::string& path : scanSyspaths(e.get())) {
     if (isAtOrUnder(path, gone)) continue;
     UdevDevicePtr a(udev_device_new_from_syspath(udev_.get(), path.c_str()));
     if (a && classify(config_, factsOf(a.get())) == &cls) out.push_back(std::move(a));
