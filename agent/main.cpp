@@ -29,8 +29,11 @@ its own device; slots share a device in turn.
 Flags:
   --config FILE            catalog and modes, as for kubeaccel-plugin (default: built-in)
   --agent-dir DIR          where slot sockets live (default /var/lib/kubeaccel/agent)
-  --models DIR             model repository: DIR/<name>/<version>/model.onnx and an
+  --models DIR             model repository: DIR/<name>/<version>/<model file> (model.onnx,
+                           model.pt or model.pt2, as the backend takes) and an
                            optional DIR/<name>/config.json
+  --backend-dir DIR        backend libraries, libkubeaccel_backend_<name>.so
+                           (default /usr/lib/kubeaccel/backends)
   --max-message-bytes N    largest request or response (default 67108864, 64 MiB)
   --max-queued N           requests queued per slot before RESOURCE_EXHAUSTED (default 256)
   --metrics-address A      serve Prometheus metrics on A (off by default)
@@ -60,7 +63,7 @@ int main(int argc, char** argv) {
   blockTerminationSignals();  // before any thread starts
   return guardedMain("kubeaccel-agent", [&]() -> int {
     Args args(argc, argv, 1,
-              {"config", "agent-dir", "models", "max-message-bytes", "max-queued", "metrics-address", "log-level"},
+              {"config", "agent-dir", "models", "backend-dir", "max-message-bytes", "max-queued", "metrics-address", "log-level"},
               {"help", "version", "probe"});
     if (args.has("help")) {
       std::cout << kHelp;
@@ -83,6 +86,7 @@ int main(int argc, char** argv) {
     agent::AgentOptions opts;
     opts.agentDir = args.get("agent-dir", opts.agentDir);
     opts.modelsDir = *args.get("models");
+    opts.backendDir = args.get("backend-dir", opts.backendDir);
     opts.maxMessageBytes = static_cast<int>(positive(args, "max-message-bytes", opts.maxMessageBytes, 1L << 30));
     opts.maxQueued = static_cast<size_t>(positive(args, "max-queued", static_cast<long>(opts.maxQueued), 1000000));
     agent::AgentMetrics metrics;

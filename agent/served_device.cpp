@@ -13,7 +13,10 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
                            const AgentOptions& options)
     : deviceDir_(options.agentDir + "/" + cls.name + "/" + device.id) {
   std::string reason;
-  backend_ = makeBackend(cls.backend, &reason);
+  // A GPU backend picks its device by PCI address ("pci 0000:3b:00.0").
+  std::string pciBusId = device.subsystem == "pci" && device.busLocation.rfind("pci ", 0) == 0
+                             ? device.busLocation.substr(4) : "";
+  backend_ = makeBackend(cls.backend, options.backendDir, pciBusId, &reason);
   std::string platform = backend_ ? backend_->platform() : "";
   if (backend_)
     spdlog::info("{} {}: backend {} runs on {}", cls.name, device.id, cls.backend, platform);

@@ -20,6 +20,7 @@ namespace kubeaccel::agent {
 struct AgentOptions {
   std::string agentDir = "/var/lib/kubeaccel/agent";
   std::string modelsDir;
+  std::string backendDir = "/usr/lib/kubeaccel/backends";  // libkubeaccel_backend_<name>.so
   int maxMessageBytes = 64 << 20;
   size_t maxQueued = 256;  // per slot
   // Gives each slot its observer (metrics); may be empty.

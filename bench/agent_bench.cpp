@@ -132,7 +132,8 @@ class AgentProcess {
     std::ofstream(config) << R"({"builtin": false, "classes": [{"name": "bench-cpu", "mode": "agent", "slots": 2,)"
                           << R"( "backend": "opencv-cpu", "match": [{"subsystem": "pci", "vendor": ")" << device_.vendor
                           << R"(", "device": ")" << device_.device << R"("}]}]})";
-    std::vector<std::string> args = {binary, "--config", config, "--agent-dir", dir_ + "/agent", "--models", models};
+    std::vector<std::string> args = {binary,   "--config", config, "--agent-dir", dir_ + "/agent", "--models",
+                                     models,   "--backend-dir", KUBEACCEL_BACKENDS_DIR};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

@@ -1,5 +1,7 @@
 #pragma once
-// The narrow interface between the serving core and an inference engine.
+// The narrow interface between the serving core and an inference engine, as
+// the core sees it. The one implementation, AbiBackend (abi_backend.hpp),
+// forwards to a backend library through the C ABI in kubeaccel_backend.h.
 // Backends know nothing of sockets, gRPC or slots.
 
 #include <cstdint>
@@ -17,7 +19,8 @@ class ModelRunner {
  public:
   virtual ~ModelRunner() = default;
   // `inputs` are in the model's input order, batched along dim 0 when the
-  // model is batched. Throws std::runtime_error when the engine fails.
+  // model is batched. Returns the outputs in the model's output order.
+  // Throws std::runtime_error with the engine's message when the run fails.
   virtual std::vector<OutputTensor> run(const std::vector<InputTensor>& inputs) = 0;
 };
 
@@ -37,6 +40,9 @@ class LoadedModel {
   virtual EngineLimits limits() const { return {}; }
   virtual const std::vector<TensorSpec>& inputs() const = 0;
   virtual const std::vector<TensorSpec>& outputs() const = 0;
+  // How it runs ("cpu, 2 threads, fp16"); may be empty.
+  virtual std::string info() const { return ""; }
+  // A runner for one worker thread. Throws std::runtime_error on failure.
   virtual std::unique_ptr<ModelRunner> newRunner() const = 0;
 };
 
@@ -46,8 +52,15 @@ class Backend {
   virtual std::string name() const = 0;
   // What the work runs on, for metadata and logs ("CPU (OpenCV DNN 4.6.0)").
   virtual std::string platform() const = 0;
-  // Throws std::runtime_error with the reason for a corrupt or unsupported model.
-  virtual std::unique_ptr<LoadedModel> load(const std::string& modelFile, const ModelConfig& config) = 0;
+  // The file names a version folder holds for this backend ("model.onnx"), in
+  // order of preference.
+  virtual std::vector<std::string> modelFiles() const = 0;
+  // Loads the model in `versionDir` (<models>/<name>/<version>) with its
+  // config.json text (`configJson`, "{}" when absent; `config` is the same,
+  // parsed and checked). Throws std::runtime_error with the reason for a
+  // corrupt or unsupported model.
+  virtual std::unique_ptr<LoadedModel> load(const std::string& versionDir, const std::string& configJson,
+                                            const ModelConfig& config) = 0;
 };
 
 }  // namespace kubeaccel::agent

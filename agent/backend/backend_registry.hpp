@@ -6,9 +6,12 @@
 
 namespace kubeaccel::agent {
 
-// The backend a class names, or null with `reason` saying why it cannot run
-// here (e.g. a backend that is not built into this agent). A device is never
-// silently served by another engine.
-std::unique_ptr<Backend> makeBackend(const std::string& name, std::string* reason);
+// The backend a class names, loaded from `backendDir` (backend_library.hpp),
+// or null with `reason` saying why it cannot run here: no library, a library
+// that does not load or speaks another ABI version. A device is never
+// silently served by another engine. `pciBusId` is the served device's PCI
+// address ("" when none); a GPU backend picks its device from it.
+std::unique_ptr<Backend> makeBackend(const std::string& name, const std::string& backendDir,
+                                     const std::string& pciBusId, std::string* reason);
 
 }  // namespace kubeaccel::agent

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <climits>
 #include <set>
 #include <stdexcept>
 
@@ -33,6 +34,45 @@ std::vector<std::string> names(const json& j, const std::string& origin, const s
   return out;
 }
 
+std::vector<TensorSpec> tensors(const json& j, const std::string& origin, const std::string& key) {
+  if (!j.is_array()) fail(origin, key, "expected a list of {\"name\", \"datatype\", \"dims\"} objects");
+  std::vector<TensorSpec> out;
+  std::set<std::string> seen;
+  for (size_t i = 0; i < j.size(); ++i) {
+    const json& t = j[i];
+    std::string at = key + "[" + std::to_string(i) + "]";
+    if (!t.is_object()) fail(origin, at, "expected an object with name, datatype and dims");
+    for (const auto& [k, _] : t.items())
+      if (k != "name" && k != "datatype" && k != "dims") fail(origin, at + "." + k, "unknown key");
+    TensorSpec s;
+    if (!t.contains("name") || !t["name"].is_string() || t["name"].get<std::string>().empty())
+      fail(origin, at + ".name", "expected a non-empty string");
+    s.name = t["name"].get<std::string>();
+    if (!seen.insert(s.name).second) fail(origin, at + ".name", "'" + s.name + "' is declared twice");
+    if (!t.contains("datatype") || !t["datatype"].is_string() || !isKnownDatatype(t["datatype"].get<std::string>()) ||
+        elementSize(t["datatype"].get<std::string>()) == 0)
+      fail(origin, at + ".datatype", "expected a fixed-size KServe datatype (FP32, FP16, INT64, ...), got " +
+                                         (t.contains("datatype") ? t["datatype"].dump() : std::string("nothing")));
+    s.datatype = t["datatype"].get<std::string>();
+    if (!t.contains("dims") || !t["dims"].is_array() || t["dims"].size() > 16)
+      fail(origin, at + ".dims", "expected a list of at most 16 integers (-1: any size)");
+    for (const auto& d : t["dims"]) {
+      if (!d.is_number_integer() || d.get<long long>() < -1 || d.get<long long>() > INT32_MAX)
+        fail(origin, at + ".dims", "expected integers from -1 to 2147483647, got " + d.dump());
+      s.shape.push_back(d.get<int64_t>());
+    }
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+std::string oneOf(const json& j, const std::string& origin, const std::string& key, const std::set<std::string>& ok) {
+  std::string list;
+  for (const auto& o : ok) list += (list.empty() ? "" : ", ") + o;
+  if (!j.is_string() || !ok.count(j.get<std::string>())) fail(origin, key, "expected one of " + list + ", got " + j.dump());
+  return j.get<std::string>();
+}
+
 }  // namespace
 
 ModelConfig parseModelConfig(const std::string& text, const std::string& origin) {
@@ -48,7 +88,8 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& origin)
   }
   if (!j.is_object()) throw std::runtime_error(origin + ": expected an object");
   static const std::set<std::string> known = {"max_batch_size", "dynamic_batching", "input_names", "output_names",
-                                              "instance_count"};
+                                              "instance_count", "inputs", "outputs", "precision", "threads",
+                                              "device"};
   for (const auto& [k, _] : j.items())
     if (!known.count(k)) fail(origin, k, "unknown key");
   ModelConfig c;
@@ -56,6 +97,11 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& origin)
   if (j.contains("instance_count")) c.instanceCount = intIn(j["instance_count"], origin, "instance_count", 1, 16);
   if (j.contains("input_names")) c.inputNames = names(j["input_names"], origin, "input_names");
   if (j.contains("output_names")) c.outputNames = names(j["output_names"], origin, "output_names");
+  if (j.contains("inputs")) c.inputs = tensors(j["inputs"], origin, "inputs");
+  if (j.contains("outputs")) c.outputs = tensors(j["outputs"], origin, "outputs");
+  if (j.contains("precision")) c.precision = oneOf(j["precision"], origin, "precision", {"fp32", "fp16", "bf16"});
+  if (j.contains("threads")) c.threads = intIn(j["threads"], origin, "threads", 0, 1024);
+  if (j.contains("device")) c.device = oneOf(j["device"], origin, "device", {"cpu", "cuda"});
   if (j.contains("dynamic_batching")) {
     const json& d = j["dynamic_batching"];
     if (!d.is_object()) fail(origin, "dynamic_batching", "expected an object");

@@ -18,8 +18,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The highest positive integer folder holding model.onnx; 0 when none.
-int newestVersion(const fs::path& modelDir) {
+// The highest positive integer folder holding one of `files`; 0 when none.
+int newestVersion(const fs::path& modelDir, const std::vector<std::string>& files) {
   int best = 0;
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(modelDir, ec)) {
@@ -27,11 +27,19 @@ int newestVersion(const fs::path& modelDir) {
     int v = 0;
     auto [ptr, err] = std::from_chars(name.data(), name.data() + name.size(), v);
     if (err != std::errc() || ptr != name.data() + name.size() || v <= 0) continue;
-    if (fs::is_regular_file(e.path() / "model.onnx", ec) && v > best) best = v;
+    if (v <= best) continue;
+    for (const auto& f : files)
+      if (fs::is_regular_file(e.path() / f, ec)) best = v;
   }
   return best;
 }
 
+// "model.onnx", "model.pt or model.pt2": what a version folder must hold.
+std::string fileList(const std::vector<std::string>& files) {
+  std::string out;
+  for (size_t i = 0; i < files.size(); ++i) out += (i == 0 ? "" : i + 1 == files.size() ? " or " : ", ") + files[i];
+  return out;
+}
 
 }  // namespace
 
@@ -91,26 +99,33 @@ ModelIndexEntry ModelRepository::load(const std::string& name) {
     e.index = {name, e.index.version, "LOADING", ""};
     stats = e.stats;
   }
-  ModelIndexEntry result{name, newestVersion(modelDir), "UNAVAILABLE", ""};
+  std::vector<std::string> files = backend_ ? backend_->modelFiles() : std::vector<std::string>{};
+  ModelIndexEntry result{name, newestVersion(modelDir, files), "UNAVAILABLE", ""};
   std::shared_ptr<ServedModel> served;
   try {
     if (!backend_) throw std::runtime_error(unavailableReason_);
-    if (result.version == 0) throw std::runtime_error("no version folder (a positive integer) holding model.onnx");
+    if (result.version == 0)
+      throw std::runtime_error("no version folder (a positive integer) holding " + fileList(files));
     auto model = std::make_shared<ServedModel>();
     model->name = name;
     model->version = result.version;
     std::string configPath = (modelDir / "config.json").string();
+    std::string configJson = "{}";
     if (fs::exists(configPath)) {
       auto text = readFile(configPath);
       if (!text) throw std::runtime_error(configPath + ": cannot read: " + std::strerror(errno));
       model->config = parseModelConfig(*text, configPath);
+      // An empty file means the defaults; the backend always gets an object.
+      if (text->find_first_not_of(" \t\r\n") != std::string::npos) configJson = std::move(*text);
     }
-    fs::path file = modelDir / std::to_string(result.version) / "model.onnx";
-    model->loaded = backend_->load(file.string(), model->config);
+    fs::path versionDir = modelDir / std::to_string(result.version);
+    model->loaded = backend_->load(versionDir.string(), configJson, model->config);
     model->stats = stats;
+    std::string info = model->loaded->info();
+    spdlog::info("model {} version {} READY on {}{}", name, result.version, backend_->platform(),
+                 info.empty() ? "" : " (" + info + ")");
     served = std::move(model);
     result.state = "READY";
-    spdlog::info("model {} version {} READY on {}", name, result.version, backend_->platform());
   } catch (const std::exception& e) {
     result.reason = e.what();
     spdlog::warn("model {} UNAVAILABLE: {}", name, result.reason);

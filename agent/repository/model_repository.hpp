@@ -1,5 +1,6 @@
 #pragma once
-// The models a device serves, from <models>/<name>/<version>/model.onnx and an
+// The models a device serves, from <models>/<name>/<version>/<model file> (the
+// backend's: model.onnx, model.pt, ...) and an
 // optional <models>/<name>/config.json. The newest version is served. A model
 // that cannot load is UNAVAILABLE with its reason; the others keep serving.
 

@@ -96,7 +96,10 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(Ctx* ctx, const infere
   if (Status s = findModel(req->name(), req->version(), &model); !s.ok()) return finish(ctx, s);
   resp->set_name(model->name);
   resp->add_versions(std::to_string(model->version));
-  resp->set_platform(ctx_.backend + ": " + ctx_.platform);
+  // The engine, then how this model runs on it ("torch: CPU (libtorch 1.13.0); cpu,
+  // 2 threads, fp16"): the precision beside the datatypes the tensors keep.
+  std::string info = model->loaded->info();
+  resp->set_platform(ctx_.backend + ": " + ctx_.platform + (info.empty() ? "" : "; " + info));
   auto add = [&](const TensorSpec& spec, inference::ModelMetadataResponse::TensorMetadata* t) {
     t->set_name(spec.name);
     t->set_datatype(spec.datatype);

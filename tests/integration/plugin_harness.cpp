@@ -208,8 +208,9 @@ const std::string& PluginHarness::modelsDir() {
 }
 
 void PluginHarness::startAgent(const std::string& config, const std::vector<std::string>& extraArgs) {
+  // The build's backends; an --backend-dir in extraArgs comes later and wins.
   std::vector<std::string> argv = {KUBEACCEL_AGENT_BIN, "--agent-dir", agentDir(), "--models", modelsDir(),
-                                   "--log-level", "debug"};
+                                   "--backend-dir", KUBEACCEL_BACKENDS_DIR, "--log-level", "debug"};
   if (!config.empty()) {
     argv.push_back("--config");
     argv.push_back(config);

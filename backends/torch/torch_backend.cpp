@@ -1,0 +1,351 @@
+// The torch backend: libtorch for TorchScript (model.pt) and, built against
+// libtorch >= 2.6, AOTInductor packages (model.pt2). All torch code of the
+// backend is in this one file, since torch headers compile slowly.
+//
+// TorchScript carries no typed signature, so config.json declares the inputs
+// and outputs; load checks them with a dry run, which also warms the model up.
+
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
+#include <torch/script.h>
+#include <torch/version.h>
+
+#include <nlohmann/json.hpp>
+
+#include <mutex>
+
+#include "backend_support.hpp"
+#include "torch_device.hpp"
+
+#define KUBEACCEL_TORCH_HAS_AOTI (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 6))
+#if KUBEACCEL_TORCH_HAS_AOTI
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#endif
+
+namespace kubeaccel::backend {
+namespace {
+
+constexpr int kWarmupRuns = 2;  // after the dry run
+
+std::string libtorchVersion() {
+  return std::to_string(TORCH_VERSION_MAJOR) + "." + std::to_string(TORCH_VERSION_MINOR) + "." +
+         std::to_string(TORCH_VERSION_PATCH);
+}
+
+// The first line of a c10::Error, without libtorch's C++ backtrace.
+std::string message(const std::exception& e) {
+  std::string m;
+  if (auto* c = dynamic_cast<const c10::Error*>(&e))
+    m = c->what_without_backtrace();
+  else
+    m = e.what();
+  // TorchScript errors quote the failing code over several lines; keep them,
+  // joined, so the answer says where, but on one line.
+  for (auto& ch : m)
+    if (ch == '\n') ch = ' ';
+  while (!m.empty() && m.back() == ' ') m.pop_back();
+  return m;
+}
+
+std::optional<at::ScalarType> scalarType(const std::string& datatype) {
+  static const std::map<std::string, at::ScalarType> types = {
+      {"BOOL", at::kBool},   {"UINT8", at::kByte},  {"INT8", at::kChar},     {"INT16", at::kShort},
+      {"INT32", at::kInt},   {"INT64", at::kLong},  {"FP16", at::kHalf},     {"FP32", at::kFloat},
+      {"FP64", at::kDouble}, {"BF16", at::kBFloat16}};
+  auto it = types.find(datatype);
+  if (it == types.end()) return std::nullopt;
+  return it->second;
+}
+
+// What the model computes in: floating tensors are converted to it at the
+// boundary, anything else keeps its type.
+struct Precision {
+  std::string name = "fp32";
+  at::ScalarType type = at::kFloat;
+};
+
+Precision precisionOf(const std::string& name) {
+  if (name == "fp16") return {name, at::kHalf};
+  if (name == "bf16") return {name, at::kBFloat16};
+  return {"fp32", at::kFloat};
+}
+
+// One way to run a model file: TorchScript or AOTInductor.
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  // Thread-safe: runners of one model share the engine.
+  virtual c10::IValue forward(std::vector<c10::IValue> inputs) = 0;
+};
+
+class ScriptEngine final : public Engine {
+ public:
+  explicit ScriptEngine(torch::jit::Module m) : module_(std::move(m)) {}
+  // A TorchScript module in eval mode may run forward on several threads.
+  c10::IValue forward(std::vector<c10::IValue> inputs) override { return module_.forward(std::move(inputs)); }
+
+ private:
+  torch::jit::Module module_;
+};
+
+#if KUBEACCEL_TORCH_HAS_AOTI
+class AotiEngine final : public Engine {
+ public:
+  AotiEngine(const std::string& file, c10::Device device) : device_(device), loader_(file) {}
+  c10::IValue forward(std::vector<c10::IValue> inputs) override {
+    std::vector<at::Tensor> ts;
+    for (auto& i : inputs) ts.push_back(i.toTensor());
+    c10::DeviceGuard guard(device_);
+    std::vector<at::Tensor> out = loader_.run(ts);
+    return c10::IValue(c10::List<at::Tensor>(out));
+  }
+
+ private:
+  c10::Device device_;
+  torch::inductor::AOTIModelPackageLoader loader_;
+};
+#endif
+
+struct Settings {
+  std::vector<TensorSpec> inputs, outputs;
+  Precision precision;
+  int threads = 0;
+  c10::Device device = c10::kCPU;
+  std::string deviceText = "cpu";
+};
+
+// The model's answer as the declared outputs, in their order: a tensor (one
+// output), a tuple or list of tensors (by order) or a dict of tensors (by name).
+std::vector<at::Tensor> mapOutputs(const c10::IValue& v, const std::vector<TensorSpec>& declared) {
+  std::vector<at::Tensor> out;
+  auto countCheck = [&](size_t n, const char* what) {
+    if (n != declared.size())
+      throw Error(KAB_INVALID, std::string("the model returns ") + what + " of " + std::to_string(n) +
+                                   " tensors; config.json declares " + std::to_string(declared.size()) + " outputs");
+  };
+  auto tensorAt = [&](const c10::IValue& x, size_t i) {
+    if (!x.isTensor())
+      throw Error(KAB_INVALID, "output '" + declared[i].name + "': the model returns a " + x.tagKind() +
+                                   ", not a tensor");
+    return x.toTensor();
+  };
+  if (v.isTensor()) {
+    countCheck(1, "one tensor instead");
+    out.push_back(v.toTensor());
+  } else if (v.isTuple()) {
+    const auto& e = v.toTupleRef().elements();
+    countCheck(e.size(), "a tuple");
+    for (size_t i = 0; i < e.size(); ++i) out.push_back(tensorAt(e[i], i));
+  } else if (v.isList()) {
+    auto l = v.toList();
+    countCheck(l.size(), "a list");
+    for (size_t i = 0; i < l.size(); ++i) out.push_back(tensorAt(l.get(i), i));
+  } else if (v.isGenericDict()) {
+    auto d = v.toGenericDict();
+    countCheck(d.size(), "a dict");
+    for (size_t i = 0; i < declared.size(); ++i) {
+      auto it = d.find(c10::IValue(declared[i].name));
+      if (it == d.end())
+        throw Error(KAB_INVALID, "output '" + declared[i].name + "': the model's dict has no such key");
+      out.push_back(tensorAt(it->value(), i));
+    }
+  } else {
+    throw Error(KAB_INVALID, "the model returns a " + v.tagKind() +
+                                 "; the torch backend takes a tensor, or a tuple, list or dict of tensors");
+  }
+  return out;
+}
+
+class TorchModel;
+
+class TorchRunner final : public Runner {
+ public:
+  explicit TorchRunner(const TorchModel& m) : model_(m) {}
+  void run(std::span<const kab_input> inputs, std::span<kab_output> outputs) override;
+
+ private:
+  const TorchModel& model_;
+};
+
+class TorchModel final : public Model {
+ public:
+  TorchModel(std::unique_ptr<Engine> e, Settings s) : engine_(std::move(e)), s_(std::move(s)) {}
+  const std::vector<TensorSpec>& inputs() const override { return s_.inputs; }
+  const std::vector<TensorSpec>& outputs() const override { return s_.outputs; }
+  kab_limits limits() const override { return {1, INT32_MAX, INT64_MAX / 16}; }
+  std::string info() const override {
+    return s_.deviceText + ", " + (s_.threads > 0 ? std::to_string(s_.threads) : std::string("default")) +
+           " threads, " + s_.precision.name;
+  }
+  std::unique_ptr<Runner> newRunner() override { return std::make_unique<TorchRunner>(*this); }
+
+  // Runs `inputs` (already on the device and in the model's precision) and
+  // returns the outputs on the CPU, contiguous, in their declared datatypes.
+  std::vector<at::Tensor> forward(std::vector<c10::IValue> inputs) const {
+    c10::InferenceMode guard;
+    c10::IValue result;
+    try {
+      result = engine_->forward(std::move(inputs));
+    } catch (const std::exception& e) {
+      throw Error(KAB_INTERNAL, "forward: " + message(e));
+    }
+    auto outs = mapOutputs(result, s_.outputs);
+    for (size_t i = 0; i < outs.size(); ++i)
+      outs[i] = outs[i].to(at::kCPU, *scalarType(s_.outputs[i].datatype)).contiguous();
+    return outs;
+  }
+
+  // An input as the model takes it: on its device; floating inputs in its precision.
+  at::Tensor toModel(at::Tensor t) const {
+    if (at::isFloatingType(t.scalar_type())) return t.to(s_.device, s_.precision.type);
+    return t.to(s_.device);
+  }
+
+  // Loads' dry run: declared shapes (-1 as 1), zeros; checks every output.
+  void dryRun() const {
+    std::vector<c10::IValue> in;
+    for (const auto& spec : s_.inputs) {
+      std::vector<int64_t> shape;
+      for (int64_t d : spec.shape) shape.push_back(d < 0 ? 1 : d);
+      in.push_back(toModel(at::zeros(shape, at::TensorOptions().dtype(*scalarType(spec.datatype)))));
+    }
+    std::vector<at::Tensor> outs;
+    try {
+      outs = forward(in);
+    } catch (const Error& e) {
+      throw Error(KAB_INVALID, std::string("dry run with the declared inputs failed: ") + e.what());
+    }
+    for (size_t i = 0; i < outs.size(); ++i) {
+      const TensorSpec& want = s_.outputs[i];
+      auto sizes = outs[i].sizes();
+      std::vector<int64_t> got(sizes.begin(), sizes.end());
+      bool match = got.size() == want.shape.size();
+      for (size_t d = 0; match && d < got.size(); ++d)
+        if (want.shape[d] >= 0 && want.shape[d] != got[d]) match = false;
+      if (!match)
+        throw Error(KAB_INVALID, "output '" + want.name + "': config.json declares " + agent::shapeString(want.shape) +
+                                     ", the model gives " + agent::shapeString(got) + " for the declared inputs");
+    }
+    for (int i = 0; i < kWarmupRuns; ++i) forward(in);
+  }
+
+ private:
+  std::unique_ptr<Engine> engine_;
+  Settings s_;
+};
+
+void TorchRunner::run(std::span<const kab_input> inputs, std::span<kab_output> outputs) {
+  const auto& specs = model_.inputs();
+  if (inputs.size() != specs.size() || outputs.size() != model_.outputs().size())
+    throw Error(KAB_INVALID, "expected " + std::to_string(specs.size()) + " inputs and " +
+                                 std::to_string(model_.outputs().size()) + " outputs");
+  std::vector<c10::IValue> in;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    auto type = scalarType(inputs[i].datatype);
+    if (!type || specs[i].datatype != inputs[i].datatype)
+      throw Error(KAB_INVALID, "input '" + specs[i].name + "': datatype " + inputs[i].datatype + ", expected " +
+                                   specs[i].datatype);
+    std::vector<int64_t> shape(inputs[i].shape, inputs[i].shape + inputs[i].rank);
+    auto bytes = agent::byteCount(inputs[i].datatype, shape);
+    if (!bytes || *bytes != inputs[i].bytes)
+      throw Error(KAB_INVALID, "input '" + specs[i].name + "': " + std::to_string(inputs[i].bytes) +
+                                   " bytes do not make " + inputs[i].datatype + " " + agent::shapeString(shape));
+    // A view of the agent's bytes, copied (clone, or the device/precision
+    // conversion) so that a model that writes to its inputs cannot change them.
+    at::Tensor view = at::from_blob(const_cast<void*>(inputs[i].data), shape, at::TensorOptions().dtype(*type));
+    at::Tensor t = model_.toModel(view);
+    in.push_back(t.data_ptr() == view.data_ptr() ? t.clone() : t);
+  }
+  std::vector<at::Tensor> outs = model_.forward(std::move(in));
+  for (size_t i = 0; i < outs.size(); ++i) {
+    auto sizes = outs[i].sizes();
+    std::vector<int64_t> shape(sizes.begin(), sizes.end());
+    // The tensor itself owns the bytes until the agent has read them.
+    const void* data = outs[i].data_ptr();
+    size_t bytes = outs[i].nbytes();
+    setOutput(outputs[i], model_.outputs()[i].datatype, shape, outs[i], data, bytes);
+  }
+}
+
+std::vector<TensorSpec> declared(const nlohmann::json& config, const char* key) {
+  if (!config.contains(key))
+    throw Error(KAB_INVALID, std::string("config.json must declare \"") + key +
+                                 "\" for the torch backend: a TorchScript model carries no typed signature");
+  std::vector<TensorSpec> out;
+  for (const auto& t : config[key]) {
+    TensorSpec s{t["name"].get<std::string>(), t["datatype"].get<std::string>(), t["dims"].get<std::vector<int64_t>>()};
+    if (!scalarType(s.datatype))
+      throw Error(KAB_INVALID, std::string(key == std::string("inputs") ? "input" : "output") + " '" + s.name +
+                                   "': datatype " + s.datatype + " has no libtorch " + libtorchVersion() + " type");
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+// Device from config ("cpu", "cuda") and the served device's PCI address.
+void pickDevice(const std::string& wanted, const char* pciBusId, Settings& s) {
+  if (wanted != "cuda") return;
+  if (!torch::cuda::is_available())
+    throw Error(KAB_UNAVAILABLE, "device 'cuda': this libtorch (" + libtorchVersion() +
+                                     ") has no CUDA, or no CUDA device is visible to the agent");
+  int ordinal = cudaOrdinalOfPciBusId(pciBusId ? pciBusId : "");  // throws Error with the reason
+  s.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(ordinal));
+  s.deviceText = "cuda:" + std::to_string(ordinal) + " (" + pciBusId + ")";
+}
+
+std::unique_ptr<Model> load(const kab_load_args& args) {
+  auto config = nlohmann::json::parse(args.config_json);
+  Settings s;
+  s.inputs = declared(config, "inputs");
+  s.outputs = declared(config, "outputs");
+  s.precision = precisionOf(config.value("precision", "fp32"));
+  s.threads = config.value("threads", 0);
+  pickDevice(config.value("device", "cpu"), args.pci_bus_id, s);
+  std::string file = pickModelFile(args.version_dir, {"model.pt", "model.pt2"});
+  if (s.threads > 0) {
+    // libtorch's intra-op pool is process-wide: the last model loaded sets it.
+    static std::mutex mu;
+    std::lock_guard lock(mu);
+    at::set_num_threads(s.threads);
+  }
+  std::unique_ptr<Engine> engine;
+  if (file.size() >= 4 && file.compare(file.size() - 4, 4, ".pt2") == 0) {
+#if KUBEACCEL_TORCH_HAS_AOTI
+    try {
+      c10::DeviceGuard guard(s.device);
+      engine = std::make_unique<AotiEngine>(file, s.device);
+    } catch (const std::exception& e) {
+      throw Error(KAB_INVALID, file + ": not an AOTInductor package this libtorch can load: " + message(e));
+    }
+#else
+    throw Error(KAB_UNAVAILABLE, file + ": an AOTInductor package (.pt2) needs libtorch >= 2.6; this torch backend "
+                                        "was built against libtorch " + libtorchVersion() +
+                                        " (export TorchScript as model.pt instead, see docs/models.md)");
+#endif
+  } else {
+    try {
+      torch::jit::Module m = torch::jit::load(file, s.device);
+      m.eval();
+      if (s.precision.type != at::kFloat) m.to(s.precision.type);
+      engine = std::make_unique<ScriptEngine>(std::move(m));
+    } catch (const std::exception& e) {
+      throw Error(KAB_INVALID, file + ": not a TorchScript archive libtorch " + libtorchVersion() +
+                                   " can load: " + message(e));
+    }
+  }
+  auto model = std::make_unique<TorchModel>(std::move(engine), std::move(s));
+  model->dryRun();
+  return model;
+}
+
+Definition definition() {
+  std::string platform = "CPU";
+  if (torch::cuda::is_available()) platform += " + " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)";
+  return {"torch", platform + " (libtorch " + libtorchVersion() + ")", {"model.pt", "model.pt2"}, load};
+}
+
+}  // namespace
+}  // namespace kubeaccel::backend
+
+KUBEACCEL_DEFINE_BACKEND(kubeaccel::backend::definition())
