@@ -235,9 +235,10 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
     ASSERT_TRUE(Client(socket(1)).infer(one, &resp).ok());  // the worker's engine is made
   }
   auto before = Client(socket(0)).statistics("squeezenet");
-  // Batches of 32 keep the worker busy: 4 from slot 0, and 3 from slot 1
-  // queued ahead of its small requests (the slots are served in turn).
-  constexpr int kBusy = 7;
+  // Batches of 32 keep the worker busy: 4 from slot 0, and 6 from slot 1
+  // queued ahead of its small requests (the slots are served in turn), long
+  // enough on a loaded machine for the small ones to reach the agent first.
+  constexpr int kBusy = 10;
   auto big = inferRequest("squeezenet", "data", {32, 3, 224, 224}, bytesOf(randomFloats(32 * kSqueezeRow, 82)));
   std::vector<std::thread> busy;
   for (int i = 0; i < kBusy; ++i) {
@@ -261,7 +262,8 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
       inference::ModelInferResponse resp;
       status[i] = c1.inferWith(ctxs[i].get(), one, &resp);
     });
-  std::this_thread::sleep_for(150ms);
+  // Cancelled before they reach the agent, they would prove nothing: let them arrive.
+  std::this_thread::sleep_for(500ms);
   for (auto& ctx : ctxs) ctx->TryCancel();
   for (auto& t : calls) t.join();
   for (auto& t : busy) t.join();
