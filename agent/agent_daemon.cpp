@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <set>
 
+#include "util/socket_check.hpp"
+
 namespace kubeaccel::agent {
 
 AgentDaemon::AgentDaemon(const Config& config, AgentOptions options) : config_(config), options_(std::move(options)) {}
@@ -22,9 +24,21 @@ int AgentDaemon::run() {
     spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     loop_.stop();
   });
+  // Healthy when every slot served answers a new connection now (a socket
+  // file in place, or an old connection, proves nothing about accepting).
+  // A slot its tenant made unservable does not fail the probe: a liveness
+  // restart would take every tenant down for one; the plugin reports that
+  // slot Unhealthy instead.
   probe_ = std::make_unique<ProbeServer>(loop_, probeName("kubeaccel-agent", options_.agentDir), [this] {
+    std::vector<std::string> ids, sockets;
     for (const auto& [key, d] : devices_)
-      if (!d->intact()) return key + ": a slot socket is missing";
+      for (auto& [id, socket] : d->servedSockets()) {
+        ids.push_back(id);
+        sockets.push_back(socket);
+      }
+    auto results = checkNewConnections(sockets, std::chrono::milliseconds(1000));
+    for (size_t i = 0; i < results.size(); ++i)
+      if (!results[i].empty()) return "slot " + ids[i] + ": a new connection was not answered: " + results[i];
     return std::string();
   });
   watcher_ = std::make_unique<DeviceWatcher>(config_, loop_, [this](const auto& d) { onDevices(d); });

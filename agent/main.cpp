@@ -13,6 +13,7 @@
 #include "config/config_loader.hpp"
 #include "util/args.hpp"
 #include "util/event_loop.hpp"
+#include "util/fd_limit.hpp"
 #include "util/guarded_main.hpp"
 #include "util/probe_socket.hpp"
 #include "util/log.hpp"
@@ -33,10 +34,11 @@ Flags:
                            optional DIR/<name>/config.json
   --max-message-bytes N    largest request or response (default 67108864, 64 MiB)
   --max-queued N           requests queued per slot before RESOURCE_EXHAUSTED (default 256)
+  --max-connections N      connections open at once per slot; more are closed (default 64)
   --metrics-address A      serve Prometheus metrics on A (off by default)
   --log-level L            trace, debug, info, warn, error (default info)
   --probe                  ask the agent running for --agent-dir whether it is healthy
-                           (every slot socket served); exit 0 if so (exec probes)
+                           (every slot served answers a new connection); exit 0 if so
   --help, --version
 
 Exit status: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on bad usage or config.
@@ -60,7 +62,8 @@ int main(int argc, char** argv) {
   blockTerminationSignals();  // before any thread starts
   return guardedMain("kubeaccel-agent", [&]() -> int {
     Args args(argc, argv, 1,
-              {"config", "agent-dir", "models", "max-message-bytes", "max-queued", "metrics-address", "log-level"},
+              {"config", "agent-dir", "models", "max-message-bytes", "max-queued", "max-connections", "metrics-address",
+               "log-level"},
               {"help", "version", "probe"});
     if (args.has("help")) {
       std::cout << kHelp;
@@ -85,6 +88,13 @@ int main(int argc, char** argv) {
     opts.modelsDir = *args.get("models");
     opts.maxMessageBytes = static_cast<int>(positive(args, "max-message-bytes", opts.maxMessageBytes, 1L << 30));
     opts.maxQueued = static_cast<size_t>(positive(args, "max-queued", static_cast<long>(opts.maxQueued), 1000000));
+    opts.maxConnections =
+        static_cast<size_t>(positive(args, "max-connections", static_cast<long>(opts.maxConnections), 1000000));
+    // A soft limit of 1024 (a common container default) is soon reached by
+    // connections: take what the hard limit allows.
+    FdLimit before;
+    FdLimit now = raiseFdLimit(&before);
+    spdlog::info("open-file limit: soft {} (was {}), hard {}", now.soft, before.soft, now.hard);
     agent::AgentMetrics metrics;
     auto metricsServer = metrics::serveMetricsFlag(args.get("metrics-address"), metrics.registry());
     if (metricsServer)

@@ -6,12 +6,14 @@
 
 #include "backend/backend_registry.hpp"
 #include "discovery/advertisement.hpp"
+#include "util/socket_check.hpp"
 
 namespace kubeaccel::agent {
 
 ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const Device& device,
                            const AgentOptions& options)
-    : deviceDir_(options.agentDir + "/" + cls.name + "/" + device.id) {
+    : deviceDir_(options.agentDir + "/" + cls.name + "/" + device.id), maxMessageBytes_(options.maxMessageBytes),
+      maxConnections_(options.maxConnections) {
   std::string reason;
   backend_ = makeBackend(cls.backend, &reason);
   std::string platform = backend_ ? backend_->platform() : "";
@@ -40,14 +42,114 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
     ctx.scheduler = scheduler_.get();
     ctx.maxMessageBytes = options.maxMessageBytes;
     if (options.observerFor) ctx.observer = options.observerFor(ctx.resource, ctx.slotId());
-    slots_.push_back(std::make_unique<SlotServer>(std::move(ctx), options.maxMessageBytes));
+    contexts_.push_back(ctx);
+    slots_.emplace_back();
+    problems_.emplace_back();
+    startSlot(static_cast<size_t>(k));
   }
   // Loads and unloads (RepositoryModelLoad on any slot) may change every
   // slot's ServerReady; the plugin learns of it through its watches.
   repository_->onChange([this] {
-    for (auto& slot : slots_) slot->service().readinessMayHaveChanged();
+    std::lock_guard lock(slotsMu_);
+    for (auto& slot : slots_)
+      if (slot) slot->service().readinessMayHaveChanged();
+  });
+  unanswered_.assign(slots_.size(), 0);
+  watchdog_ = std::thread([this] {
+    std::unique_lock lock(watchdogMu_);
+    while (!watchdogWake_.wait_for(lock, kSlotCheckInterval, [this] { return watchdogStop_; })) {
+      lock.unlock();
+      checkSlots();
+      lock.lock();
+    }
   });
   spdlog::info("{} {}: serving {} slot socket(s) under {}", cls.name, device.id, cls.slots, deviceDir_);
+}
+
+void ServedDevice::stopWatchdog() {
+  {
+    std::lock_guard lock(watchdogMu_);
+    watchdogStop_ = true;
+  }
+  watchdogWake_.notify_all();
+  if (watchdog_.joinable()) watchdog_.join();
+}
+
+std::vector<std::pair<std::string, std::string>> ServedDevice::servedSockets() const {
+  std::lock_guard lock(slotsMu_);
+  std::vector<std::pair<std::string, std::string>> out;
+  for (size_t k = 0; k < slots_.size(); ++k)
+    if (slots_[k]) out.emplace_back(contexts_[k].slotId(), slots_[k]->socketPath());
+  return out;
+}
+
+void ServedDevice::checkSlots() {
+  std::vector<size_t> served, unserved;
+  std::vector<std::string> sockets;
+  {
+    std::lock_guard lock(slotsMu_);
+    for (size_t k = 0; k < slots_.size(); ++k) {
+      if (!slots_[k]) {
+        unserved.push_back(k);
+        continue;
+      }
+      served.push_back(k);
+      sockets.push_back(slots_[k]->socketPath());
+    }
+  }
+  for (size_t k : unserved) startSlot(k);
+  auto results = checkNewConnections(sockets, std::chrono::milliseconds(1000));
+  for (size_t i = 0; i < served.size(); ++i) {
+    size_t k = served[i];
+    if (results[i].empty()) {
+      unanswered_[k] = 0;
+      continue;
+    }
+    spdlog::warn("slot {}: a new connection was not answered: {}", contexts_[k].slotId(), results[i]);
+    if (++unanswered_[k] < 2) continue;
+    // Serve it afresh. The old server's calls end first (its shutdown
+    // cancels those still open after a second).
+    spdlog::error("slot {}: not answering new connections; serving it again on a new socket", contexts_[k].slotId());
+    std::unique_ptr<SlotServer> old;
+    {
+      std::lock_guard lock(slotsMu_);
+      old = std::move(slots_[k]);
+      problems_[k] = "restarting after new connections went unanswered";
+    }
+    old->shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
+    old.reset();
+    unanswered_[k] = 0;
+    startSlot(k);
+  }
+}
+
+bool ServedDevice::startSlot(size_t k) {
+  // One slot's directory is its tenant's to spoil: a slot that cannot be
+  // served is logged and left unserved (the plugin then advertises exactly
+  // that slot Unhealthy); the device's other slots are served regardless.
+  try {
+    auto server = std::make_unique<SlotServer>(contexts_[k], maxMessageBytes_, maxConnections_);
+    std::lock_guard lock(slotsMu_);
+    slots_[k] = std::move(server);
+    if (!problems_[k].empty()) spdlog::info("slot {}: served again", contexts_[k].slotId());
+    problems_[k].clear();
+    return true;
+  } catch (const std::exception& e) {
+    std::lock_guard lock(slotsMu_);
+    if (problems_[k] != e.what())
+      spdlog::error("slot {}: cannot serve it: {}; the device's other slots are served", contexts_[k].slotId(),
+                    e.what());
+    problems_[k] = e.what();
+    return false;
+  }
+}
+
+std::vector<std::string> ServedDevice::unservedSlots() const {
+  std::lock_guard lock(slotsMu_);
+  std::vector<std::string> out;
+  for (size_t k = 0; k < problems_.size(); ++k)
+    if (!problems_[k].empty()) out.push_back(contexts_[k].slotId() + ": " + problems_[k]);
+  return out;
 }
 
 ServedDevice::~ServedDevice() {
@@ -57,6 +159,7 @@ ServedDevice::~ServedDevice() {
 
 void ServedDevice::beginShutdown(std::chrono::steady_clock::time_point graceEnd, const std::string& why) {
   if (!stopping_.empty() || !scheduler_) return;
+  stopWatchdog();  // it would serve the slots again
   // A slot server's shutdown waits for its calls, and a queued call ends only
   // when the scheduler answers it: the servers stop in threads of their own
   // while the queue drains. Their gRPC deadline comes just after the grace,
@@ -65,7 +168,8 @@ void ServedDevice::beginShutdown(std::chrono::steady_clock::time_point graceEnd,
   auto deadline = std::chrono::system_clock::now() +
                   std::chrono::duration_cast<std::chrono::system_clock::duration>(
                       graceEnd - std::chrono::steady_clock::now() + std::chrono::milliseconds(500));
-  for (auto& slot : slots_) stopping_.emplace_back([s = slot.get(), deadline] { s->shutdown(deadline); });
+  for (auto& slot : slots_)
+    if (slot) stopping_.emplace_back([s = slot.get(), deadline] { s->shutdown(deadline); });
   stopping_.emplace_back([this, graceEnd, why] { scheduler_->drain(graceEnd, why); });
 }
 
@@ -73,15 +177,11 @@ void ServedDevice::finishShutdown() {
   if (repository_) repository_->onChange({});
   for (auto& t : stopping_)
     if (t.joinable()) t.join();
-  slots_.clear();       // sockets removed
+  {
+    std::lock_guard lock(slotsMu_);
+    slots_.clear();  // sockets removed
+  }
   scheduler_.reset();   // workers end after their run
-}
-
-bool ServedDevice::intact() const {
-  std::error_code ec;
-  for (const auto& slot : slots_)
-    if (!std::filesystem::exists(slot->socketPath(), ec)) return false;
-  return true;
 }
 
 void ServedDevice::retire() {

@@ -619,7 +619,7 @@ grpc::Status RequestLoop::prepare() {
   static std::atomic<unsigned> counter{0};
   region_ = "kubeaccel-bench-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   std::string key = region_ + ".shm";
-  std::string file = (fs::path(socketPath_).parent_path() / key).string();
+  std::string file = (fs::path(socketPath_).parent_path() / "shm" / key).string();
   fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd_ < 0)
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cannot create " + file + ": " + std::strerror(errno));

@@ -118,7 +118,7 @@ grpc::Status InferenceClient::inferShm(const std::string& model, const inference
   for (size_t b : outBytes) total += b;
 
   std::string key = "kubeaccel-infer-" + std::to_string(::getpid()) + ".shm";
-  std::string file = std::filesystem::path(socketPath_).parent_path() / key;
+  std::string file = std::filesystem::path(socketPath_).parent_path() / "shm" / key;
   int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cannot create " + file + ": " + std::strerror(errno));
   struct Cleanup {

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "server/infer_request.hpp"
+#include "server/slot_dir.hpp"
 #include "server/wire.hpp"
 
 namespace kubeaccel::agent {
@@ -36,7 +37,7 @@ void fill(inference::StatisticDuration* d, const Duration& s) {
 
 }  // namespace
 
-InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(ctx_.slotDir) {
+InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(slotShmDir(ctx_.slotDir)) {
   lastReady_ = serverReady();
 }
 

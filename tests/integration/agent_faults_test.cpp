@@ -377,8 +377,8 @@ TEST_F(AgentFaultTest, StockClientSharedMemoryLayoutIsAccepted) {
   startAgent();
   Client c(socket(0));
   auto a = randomFloats(8, 101), b = randomFloats(8, 102);
-  ASSERT_NO_FATAL_FAILURE(shmRegion(c, slotDir(0), "ina", bytesOf(a)));
-  ASSERT_NO_FATAL_FAILURE(shmRegion(c, slotDir(0), "inb", bytesOf(b)));
+  ASSERT_NO_FATAL_FAILURE(shmRegion(c, shmDir(0), "ina", bytesOf(a)));
+  ASSERT_NO_FATAL_FAILURE(shmRegion(c, shmDir(0), "inb", bytesOf(b)));
   std::vector<float> sum(8), diff(8);
   for (int i = 0; i < 8; ++i) sum[i] = a[i] + b[i], diff[i] = a[i] - b[i];
   for (bool aInShm : {true, false}) {
@@ -432,7 +432,7 @@ TEST_F(AgentFaultTest, RawAndTypedContentsOnOneInputAreRefused) {
             std::string::npos)
       << s.error_message();
 
-  ASSERT_NO_FATAL_FAILURE(shmRegion(c, slotDir(0), "inx", bytesOf(x)));
+  ASSERT_NO_FATAL_FAILURE(shmRegion(c, shmDir(0), "inx", bytesOf(x)));
   inference::ModelInferRequest shmReq;
   shmReq.set_model_name("tiny");
   auto* in = shmReq.add_inputs();
@@ -535,7 +535,7 @@ TEST_F(AgentFaultTest, StatisticsCountOnlyWhatHappened) {
   // shared memory, the 1.28 MB output would come back in the message.
   {
     auto x = randomFloats(8 * 40000, 2);
-    std::ofstream(slotDir(0) + "/big.shm", std::ios::binary) << bytesOf(x);
+    std::ofstream(shmDir(0) + "/big.shm", std::ios::binary) << bytesOf(x);
     grpc::Status reg = c.registerRegion("big", "big.shm", 0, x.size() * 4);
     ASSERT_TRUE(reg.ok()) << reg.error_message();
     inference::ModelInferRequest req;
@@ -646,9 +646,9 @@ TEST_F(AgentFaultTest, EmptyConfigJsonMeansTheDefaults) {
 TEST_F(AgentFaultTest, TruncatedSharedMemoryOutputFailsTheRequest) {
   startAgent();
   Client c(socket(0));
-  std::ofstream(slotDir(0) + "/out.shm", std::ios::binary) << std::string(4096, '\0');
+  std::ofstream(shmDir(0) + "/out.shm", std::ios::binary) << std::string(4096, '\0');
   ASSERT_TRUE(c.registerRegion("out", "out.shm", 0, 4096).ok());
-  ASSERT_EQ(::truncate((slotDir(0) + "/out.shm").c_str(), 0), 0);
+  ASSERT_EQ(::truncate((shmDir(0) + "/out.shm").c_str(), 0), 0);
   auto req = inferRequest("tiny", "x", {1, 4}, bytesOf(randomFloats(4, 5)));
   auto* o = req.add_outputs();
   o->set_name("y");

@@ -116,7 +116,7 @@ TEST_F(AgentTest, SharedMemoryGivesTheSameOutputsAsRaw) {
     // Layout: 100 bytes of padding, the input, then the output.
     const size_t inOff = 100, inBytes = inFloats * 4, outOff = inOff + inBytes, outBytes = k.outFloats * 4;
     const std::string key = "region-" + k.model + ".bin";
-    const std::string file = slotDir(1) + "/" + key;
+    const std::string file = shmDir(1) + "/" + key;
     {
       std::string contents(outOff + outBytes, '\xee');
       std::memcpy(contents.data() + inOff, data.data(), inBytes);
@@ -169,8 +169,8 @@ TEST_F(AgentTest, SharedMemoryKeysOutsideTheSlotDirectoryAreRefused) {
   const std::string deviceDir = this->deviceDir();
   std::ofstream(deviceDir + "/x") << std::string(4096, 'x');
   std::ofstream(h.root() + "/outside.bin") << std::string(4096, 'o');
-  fs::create_symlink(h.root() + "/outside.bin", slotDir(0) + "/abs-link");
-  fs::create_symlink("../x", slotDir(0) + "/rel-link");
+  fs::create_symlink(h.root() + "/outside.bin", shmDir(0) + "/abs-link");
+  fs::create_symlink("../../x", shmDir(0) + "/rel-link");
 
   for (const std::string key : {"../x", "/etc/passwd", "abs-link", "rel-link", "..", ".", ""}) {
     grpc::Status s = c.registerRegion("bad", key, 0, 16);
@@ -187,7 +187,7 @@ TEST_F(AgentTest, SharedMemoryKeysOutsideTheSlotDirectoryAreRefused) {
   std::string good(16 + 16, '\0');
   auto xin = randomFloats(4, 5);
   std::memcpy(good.data(), xin.data(), 16);
-  std::ofstream(slotDir(0) + "/good.bin", std::ios::binary) << good;
+  std::ofstream(shmDir(0) + "/good.bin", std::ios::binary) << good;
   grpc::Status s = c.registerRegion("good", "good.bin", 0, 32);
   ASSERT_TRUE(s.ok()) << codeName(s.error_code()) << " " << s.error_message();
   inference::ModelInferRequest req;
@@ -241,7 +241,7 @@ TEST_F(AgentTest, SharedMemoryKeysOutsideTheSlotDirectoryAreRefused) {
   }
   s = c.infer(withShm("good", 16, 12), &resp);
   ASSERT_TRUE(s.ok()) << codeName(s.error_code()) << " " << s.error_message();
-  std::ifstream f(slotDir(0) + "/good.bin", std::ios::binary);
+  std::ifstream f(shmDir(0) + "/good.bin", std::ios::binary);
   std::string back((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   ASSERT_EQ(back.size(), 32u);
   std::vector<float> y(3);
@@ -660,7 +660,10 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
     EXPECT_EQ(socket(k), h.agentDir() + "/movidius-ncs2/" + id_ + "/s" + std::to_string(k) + "/inference.sock");
     ASSERT_EQ(::stat(slotDir(k).c_str(), &dirSt[k]), 0);
     EXPECT_TRUE(S_ISDIR(dirSt[k].st_mode));
-    EXPECT_EQ(dirSt[k].st_mode & 07777, 0777u);
+    EXPECT_EQ(dirSt[k].st_mode & 07777, 0755u) << "the socket's directory is the agent's alone";
+    struct stat shmSt {};
+    ASSERT_EQ(::stat(shmDir(k).c_str(), &shmSt), 0);
+    EXPECT_EQ(shmSt.st_mode & 07777, 01777u) << "the pod's shared-memory files go in shm/";
     struct stat sockSt {};
     ASSERT_EQ(::stat(socket(k).c_str(), &sockSt), 0);
     EXPECT_TRUE(S_ISSOCK(sockSt.st_mode));
@@ -673,7 +676,7 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
   std::sort(entries.begin(), entries.end());
   EXPECT_EQ(entries, (std::vector<std::string>{"s0", "s1"}));
   // A pod's file in its slot directory survives the restart.
-  std::ofstream(slotDir(1) + "/pod-file") << "mine";
+  std::ofstream(shmDir(1) + "/pod-file") << "mine";
 
   Reference tiny(modelFile("tiny"), "x", "y");
   auto x = randomFloats(4, 41);
@@ -688,7 +691,7 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
     ASSERT_EQ(::stat(slotDir(k).c_str(), &st), 0) << "the slot directory must stay (a pod has it mounted)";
     EXPECT_EQ(st.st_ino, dirSt[k].st_ino);
   }
-  EXPECT_TRUE(fs::exists(slotDir(1) + "/pod-file"));
+  EXPECT_TRUE(fs::exists(shmDir(1) + "/pod-file"));
 
   // A pod keeps its mount of the slot directory: it finds the new socket there.
   int dirFd = ::open(slotDir(0).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -700,7 +703,7 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
     struct stat st {};
     ASSERT_EQ(::stat(slotDir(k).c_str(), &st), 0);
     EXPECT_EQ(st.st_ino, dirSt[k].st_ino) << "the slot directory was replaced";
-    EXPECT_EQ(st.st_mode & 07777, 0777u);
+    EXPECT_EQ(st.st_mode & 07777, 0755u);
     struct stat sockSt {};
     ASSERT_EQ(::stat(socket(k).c_str(), &sockSt), 0);
     EXPECT_TRUE(S_ISSOCK(sockSt.st_mode));
@@ -710,7 +713,7 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
   struct stat viaFd {};
   EXPECT_EQ(::fstatat(dirFd, "inference.sock", &viaFd, 0), 0) << "the socket is not in the directory the pod holds";
   ::close(dirFd);
-  EXPECT_TRUE(fs::exists(slotDir(1) + "/pod-file"));
+  EXPECT_TRUE(fs::exists(shmDir(1) + "/pod-file"));
 }
 
 // SIGTERM while requests are in flight: exit 0 soon, no socket left behind,

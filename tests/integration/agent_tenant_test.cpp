@@ -1,0 +1,265 @@
+// Tenants sharing a device (issue 10). The agent runs as the DaemonSet runs
+// it (uid 0, every capability dropped); tenants are unprivileged processes
+// (uid 65534) that control their slot directory and what they send on their
+// socket, and nothing else. Each test is one way a tenant once took down,
+// starved or spied on the others; docs/architecture.md ("Trust model") lists
+// which rule each one holds.
+#include "agent_fixture.hpp"
+
+#include <sys/resource.h>
+
+#include "util/probe_socket.hpp"
+
+namespace kubeaccel::testing {
+namespace {
+
+std::string configWithSlots(int slots) {
+  return R"({"classes": [{"name": "movidius-ncs2", "mode": "agent", "backend": "opencv-cpu", "slots": )" +
+         std::to_string(slots) +
+         R"(, "reenumerates": true, "match": [{"subsystem": "usb", "vendor": "03e7", "product": "2485"},)"
+         R"( {"subsystem": "usb", "vendor": "03e7", "product": "f63b"}]}]})";
+}
+
+class TenantTest : public AgentTest {
+ protected:
+  void SetUp() override {
+    AgentTest::SetUp();
+    h.runAgentAsDaemonSet();
+  }
+  // Starts the capability-less agent with `slots` slots; waits for "serving".
+  void startWithSlots(int slots, const std::vector<std::string>& extraArgs = {}) {
+    config_ = h.writeConfig(configWithSlots(slots));
+    size_t before = countOf(logIfAny(), "slot socket(s)");
+    h.startAgent(config_, extraArgs);
+    auto deadline = Clock::now() + 20s;
+    while (countOf(h.agentLog(), "slot socket(s)") <= before) {
+      ASSERT_LT(Clock::now(), deadline) << "the agent did not start serving:\n" << h.agentLog();
+      std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_NO_FATAL_FAILURE(id_ = deviceIdOf(kClass));
+  }
+  // Runs a shell command as the tenant (uid 65534); returns its exit status.
+  int tenant(const std::string& script, std::string* err = nullptr) {
+    std::string out, e;
+    int rc = h.run(PluginHarness::asTenant({"/bin/sh", "-c", script}), &out, &e);
+    if (err) *err = e;
+    return rc;
+  }
+  int agentProbe(std::string* err) {
+    std::string out;
+    return h.run({KUBEACCEL_AGENT_BIN_FOR_TESTS, "--probe", "--agent-dir", h.agentDir()}, &out, err);
+  }
+  bool inferOk(int slot, std::string* why = nullptr) {
+    Client c(socket(slot));
+    inference::ModelInferResponse resp;
+    auto x = randomFloats(4, 7);
+    grpc::Status s = c.infer(inferRequest("tiny", "x", {1, 4}, bytesOf(x)), &resp, 5s);
+    if (why) *why = codeName(s.error_code()) + " " + s.error_message();
+    return s.ok();
+  }
+  bool waitHealth(const std::string& slotId, const std::string& health) {
+    return h.kubelet().waitFor(
+        [&](const auto& rs) { return healthOf(rs, "kubeaccel.io/movidius-ncs2", slotId) == health; }, 10s);
+  }
+  std::string config_;
+};
+
+// Section 1: the tenant (uid 65534, with its slot directory) cannot delete,
+// rename or replace the agent's socket; it writes only in shm/.
+TEST_F(TenantTest, CannotDeleteRenameOrReplaceItsSocket) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2));
+  std::string status = slurp("/proc/" + std::to_string(h.agentPid()) + "/status");
+  EXPECT_NE(status.find("CapEff:\t0000000000000000"), std::string::npos) << "the agent has capabilities:\n" << status;
+  EXPECT_NE(status.find("Uid:\t0\t0\t0\t0"), std::string::npos) << status;
+  const std::string sock = socket(0), dir = slotDir(0);
+  std::string err;
+  EXPECT_NE(tenant("rm -f '" + sock + "'", &err), 0) << "the tenant deleted its socket";
+  EXPECT_NE(tenant("mv '" + sock + "' '" + dir + "/moved'"), 0) << "the tenant renamed its socket";
+  EXPECT_NE(tenant("mkdir '" + dir + "/x'"), 0) << "the tenant wrote in the socket's directory";
+  EXPECT_NE(tenant("ln -s /nowhere '" + dir + "/inference.sock2' && mv -f '" + dir + "/inference.sock2' '" + sock + "'"),
+            0)
+      << "the tenant replaced its socket";
+  EXPECT_NE(tenant("chmod 0777 '" + dir + "'"), 0);
+  EXPECT_EQ(tenant("echo data > '" + shmDir(0) + "/region' && rm '" + shmDir(0) + "/region'", &err), 0)
+      << "the tenant must be able to write its shared-memory files: " << err;
+  struct stat st {};
+  ASSERT_EQ(::lstat(sock.c_str(), &st), 0) << "the socket is gone";
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  std::string why;
+  EXPECT_TRUE(inferOk(0, &why)) << why;
+  EXPECT_TRUE(inferOk(1, &why)) << why;
+  EXPECT_EQ(agentProbe(&err), 0) << err;
+}
+
+// Section 1: whatever a tenant left in its slot directory (a directory at the
+// socket's name, with files in it, under an older agent's 0777 layout; a
+// slot directory the agent may not write), the agent serves every other
+// slot, serves the tampered slot when it can, and otherwise reports exactly
+// that slot Unhealthy, with the probe still passing (a liveness restart
+// would take every tenant down for one tenant's mess).
+TEST_F(TenantTest, LeftoversInASlotDirectoryStopOnlyThatSlot) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(3));
+  ASSERT_EQ(h.stopAgent(SIGTERM), 0);
+  // s0: an older agent's 0777 slot directory, where the tenant made a
+  // directory (with a file, and no write permission) at the socket's name.
+  ASSERT_EQ(::chmod(slotDir(0).c_str(), 0777), 0);
+  std::string err;
+  ASSERT_EQ(tenant("set -e; d='" + slotDir(0) + "/inference.sock'; mkdir \"$d\"; echo x > \"$d/f\"; chmod 0555 \"$d\"",
+                   &err),
+            0)
+      << err;
+  // s1: a slot directory the agent may not write (as with a read-only mount).
+  ASSERT_EQ(::chown(slotDir(1).c_str(), 65534, 65534), 0);
+  ASSERT_EQ(::chmod(slotDir(1).c_str(), 0555), 0);
+
+  h.startPlugin(config_);
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(3));
+  std::string why;
+  EXPECT_TRUE(inferOk(2, &why)) << "an untouched slot is not served: " << why;
+  EXPECT_TRUE(inferOk(0, &why)) << "the slot with a directory at the socket's name is not served: " << why;
+  struct stat st {};
+  ASSERT_EQ(::lstat(socket(0).c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(::lstat(socket(1).c_str(), &st), -1) << "s1 cannot be served, yet has a socket";
+  EXPECT_TRUE(h.waitForAgentLog("slot " + id_ + "-s1: cannot serve it")) << h.agentLog();
+  EXPECT_EQ(agentProbe(&err), 0) << "one tenant's slot must not fail the agent's liveness: " << err;
+  EXPECT_TRUE(waitHealth(id_ + "-s0", "Healthy"));
+  EXPECT_TRUE(waitHealth(id_ + "-s2", "Healthy"));
+  EXPECT_TRUE(waitHealth(id_ + "-s1", "Unhealthy")) << "exactly the tampered slot is reported Unhealthy";
+  ASSERT_EQ(::chmod(slotDir(1).c_str(), 0755), 0);  // let the fixture clean up
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+// A tenant that opens `n` idle connections to `socket` at once, writes how
+// many the agent kept open after a second to `<flag>.open`, and holds them
+// until `<flag>.release` exists.
+const char* kBurst = R"PY(
+import os, socket, sys, time, resource
+path, n, flag = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+conns = []
+for _ in range(n):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError:
+        s.close()
+        continue
+    conns.append(s)
+time.sleep(1.0)
+kept = 0
+for s in conns:
+    s.setblocking(False)
+    try:
+        kept += s.recv(1) != b''   # an HTTP/2 frame: still open
+    except BlockingIOError:
+        kept += 1                  # nothing yet: still open
+    except OSError:
+        pass
+with open(flag + ".open", "w") as f:
+    f.write(str(kept))
+while not os.path.exists(flag + ".release"):
+    time.sleep(0.05)
+)PY";
+
+class FdBurstTest : public TenantTest {
+ protected:
+  // Runs the burst as the tenant in a thread; returns how many connections
+  // the agent kept open, with the burst still holding them.
+  int startBurst(int slot, int n) {
+    std::string script = h.root() + "/burst.py";
+    std::ofstream(script) << kBurst;
+    fs::create_directories(h.root() + "/tenant");
+    fs::permissions(h.root() + "/tenant", fs::perms::all);  // the tenant writes its flags there
+    flag_ = h.root() + "/tenant/burst";
+    burst_ = std::thread([this, script, slot, n] {
+      std::string out, err;
+      burstRc_ = h.run(PluginHarness::asTenant({"/usr/bin/python3", script, socket(slot), std::to_string(n), flag_}),
+                       &out, &err);
+      burstErr_ = err;
+    });
+    auto deadline = Clock::now() + 30s;
+    while (!fs::exists(flag_ + ".open")) {
+      if (Clock::now() > deadline) return -1;
+      std::this_thread::sleep_for(20ms);
+    }
+    std::this_thread::sleep_for(20ms);
+    return std::stoi(slurp(flag_ + ".open"));
+  }
+  void endBurst() {
+    std::ofstream(flag_ + ".release") << "";
+    if (burst_.joinable()) burst_.join();
+    EXPECT_EQ(burstRc_, 0) << burstErr_;
+  }
+  void TearDown() override {
+    if (burst_.joinable()) endBurst();
+    TenantTest::TearDown();
+  }
+  // Waits until a NEW client on `slot` gets an inference through.
+  bool newClientServed(int slot, std::chrono::seconds within, std::string* why) {
+    auto deadline = Clock::now() + within;
+    do {
+      if (inferOk(slot, why)) return true;
+      std::this_thread::sleep_for(100ms);
+    } while (Clock::now() < deadline);
+    return false;
+  }
+  std::string flag_;
+  std::thread burst_;
+  int burstRc_ = -1;
+  std::string burstErr_;
+};
+
+// Section 3: the agent raises its soft open-file limit to the hard limit.
+TEST_F(TenantTest, RaisesItsOpenFileLimitToTheHardLimit) {
+  h.runAgentAsDaemonSet({"/usr/bin/prlimit", "--nofile=1024:4096", "--"});
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2));
+  std::string limits = slurp("/proc/" + std::to_string(h.agentPid()) + "/limits");
+  EXPECT_NE(limits.find("Max open files            4096                 4096"), std::string::npos) << limits;
+}
+
+// Section 3: 1,100 idle connections on one slot, with the agent's fd limit at
+// 1,024: the slot keeps at most --max-connections of them; the other slot and
+// the probe are unaffected meanwhile; and once the tenant lets go, new
+// clients on the flooded slot are served.
+TEST_F(FdBurstTest, ConnectionsPerSlotAreLimited) {
+  h.runAgentAsDaemonSet({"/usr/bin/prlimit", "--nofile=1024:1024", "--"});
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2, {"--max-connections", "64"}));
+  int kept = startBurst(0, 1100);
+  std::cout << "[ tenant   ] 1100 connections on s0: the agent kept " << kept << " open\n";
+  EXPECT_GE(kept, 1);
+  EXPECT_LE(kept, 64) << "the slot kept more connections than --max-connections";
+  std::string why;
+  EXPECT_TRUE(newClientServed(1, 5s, &why)) << "the other slot is not served during the burst: " << why;
+  EXPECT_EQ(probe(probeName("kubeaccel-agent", h.agentDir()), &why), 0) << why;
+  EXPECT_TRUE(h.waitForAgentLog("refused a connection: 64 open, the limit is 64")) << h.agentLog();
+  endBurst();
+  EXPECT_TRUE(newClientServed(0, 5s, &why)) << "the flooded slot is not served after the burst: " << why;
+  EXPECT_TRUE(newClientServed(1, 5s, &why)) << why;
+}
+
+// Section 3: with no per-slot limit to save it, a burst exhausts the agent's
+// descriptors and accept fails (EMFILE). The listener must come back by
+// itself: 5 s after the tenant let go, new clients on every slot are served,
+// and the probe passes.
+TEST_F(FdBurstTest, AListenerThatRanOutOfDescriptorsRecovers) {
+  h.runAgentAsDaemonSet({"/usr/bin/prlimit", "--nofile=1024:1024", "--"});
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2, {"--max-connections", "100000"}));
+  int kept = startBurst(0, 1100);
+  std::cout << "[ tenant   ] 1100 connections on s0, no per-slot limit: " << kept << " open\n";
+  EXPECT_TRUE(h.waitForAgentLog("Too many open files")) << "the burst did not exhaust the agent's descriptors";
+  endBurst();
+  std::string why;
+  EXPECT_TRUE(newClientServed(0, 5s, &why)) << "the flooded slot did not recover: " << why;
+  EXPECT_TRUE(newClientServed(1, 5s, &why)) << "the other slot did not recover: " << why;
+  EXPECT_EQ(probe(probeName("kubeaccel-agent", h.agentDir()), &why), 0) << why;
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
