@@ -5,6 +5,9 @@
 #include <csignal>
 #include <filesystem>
 #include <set>
+#include <unistd.h>
+
+#include <grpcpp/server_builder.h>
 
 #include "util/socket_check.hpp"
 
@@ -41,12 +44,20 @@ int AgentDaemon::run() {
       if (!results[i].empty()) return "slot " + ids[i] + ": a new connection was not answered: " + results[i];
     return std::string();
   });
+  serveAdmin();
   watcher_ = std::make_unique<DeviceWatcher>(config_, loop_, [this](const auto& d) { onDevices(d); });
   watcher_->start();
   spdlog::info("kubeaccel-agent {} running: agent dir {}, models {}", KUBEACCEL_VERSION, options_.agentDir,
                options_.modelsDir);
   loop_.run();
   probe_.reset();
+  adminListener_.reset();
+  adminServer_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+  adminServer_->Wait();
+  {
+    std::lock_guard lock(adminMu_);
+    adminView_.clear();
+  }
   // Every device stops at once, under one grace, so the agent's exit takes
   // about the grace plus the longest run in progress, whatever the queues hold.
   auto graceEnd = std::chrono::steady_clock::now() + ServedDevice::kShutdownGrace;
@@ -65,7 +76,7 @@ void AgentDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
     present.insert(key);
     if (devices_.count(key)) continue;  // re-enumeration keeps the same device and its sockets
     try {
-      devices_[key] = std::make_unique<ServedDevice>(config_, *cls, t.device, options_);
+      devices_[key] = std::make_shared<ServedDevice>(config_, *cls, t.device, options_);
     } catch (const std::exception& e) {
       spdlog::error("{}: cannot serve: {}", key, e.what());
     }
@@ -79,6 +90,31 @@ void AgentDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
     it->second->retire();
     it = devices_.erase(it);
   }
+  publishDevices();
+}
+
+void AgentDaemon::publishDevices() {
+  std::vector<std::shared_ptr<ServedDevice>> view;
+  for (const auto& [_, d] : devices_) view.push_back(d);
+  std::lock_guard lock(adminMu_);
+  adminView_ = std::move(view);
+}
+
+void AgentDaemon::serveAdmin() {
+  std::string path = options_.agentDir + "/admin.sock";
+  adminService_ = std::make_unique<AdminService>([this] {
+    std::lock_guard lock(adminMu_);
+    return adminView_;
+  });
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(options_.maxMessageBytes);
+  builder.SetMaxSendMessageSize(options_.maxMessageBytes);
+  builder.RegisterService(adminService_.get());
+  adminServer_ = builder.BuildAndStart();
+  if (!adminServer_) throw std::runtime_error("cannot start the admin server");
+  ::unlink(path.c_str());  // left by an agent that did not stop cleanly (agent-dir is ours)
+  adminListener_ = std::make_unique<SlotListener>(path, "admin", adminServer_.get(), 16, 0600);
+  spdlog::info("admin socket: {} (mode 0600)", path);
 }
 
 }  // namespace kubeaccel::agent

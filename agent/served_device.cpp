@@ -12,7 +12,8 @@ namespace kubeaccel::agent {
 
 ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const Device& device,
                            const AgentOptions& options)
-    : deviceDir_(options.agentDir + "/" + cls.name + "/" + device.id), maxMessageBytes_(options.maxMessageBytes),
+    : deviceDir_(options.agentDir + "/" + cls.name + "/" + device.id),
+      key_(cls.name + "/" + device.id), maxMessageBytes_(options.maxMessageBytes),
       maxConnections_(options.maxConnections) {
   std::string reason;
   backend_ = makeBackend(cls.backend, &reason);

@@ -49,6 +49,9 @@ class ServedDevice {
   // Removes the slot directories too (the device is gone for good).
   void retire();
   std::string deviceDir() const { return deviceDir_; }
+  // "<class>/<device-id>".
+  const std::string& key() const { return key_; }
+  ModelRepository& repository() { return *repository_; }
   // (slot ID, socket path) of each slot served now.
   std::vector<std::pair<std::string, std::string>> servedSockets() const;
   // How often the watchdog checks the slots (checkSlots).
@@ -64,6 +67,7 @@ class ServedDevice {
 
  private:
   std::string deviceDir_;
+  std::string key_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<DeviceScheduler> scheduler_;

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <map>
 #include <set>
 
 #include "inference/grpc_service.grpc.pb.h"
@@ -40,6 +41,10 @@ class InferenceService final : public InferenceServiceBase {
   // kHealthWatchMetadata) are ended, so the plugin asks ServerReady again.
   void readinessMayHaveChanged();
   static constexpr const char* kHealthWatchMetadata = "kubeaccel-health-watch";
+  // What a slot answers to RepositoryModelLoad and RepositoryModelUnload.
+  static constexpr const char* kAdminOnly =
+      "repository changes are an admin operation: they are refused on a slot's socket; use the agent's admin "
+      "socket, <agent-dir>/admin.sock (kubeaccel models load|unload NAME)";
 
   using Ctx = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
@@ -81,8 +86,13 @@ class InferenceService final : public InferenceServiceBase {
              InferJob::Clock::time_point deadline, std::function<bool()> cancelled,
              std::function<void(grpc::Status)> done);
 
+  // This slot's figures for `model` (ModelStatistics on the slot).
+  std::shared_ptr<agent::ModelStatistics> slotStats(const std::string& model);
+
   SlotContext ctx_;
   ShmRegistry shm_;
+  std::mutex statsMu_;
+  std::map<std::string, std::shared_ptr<agent::ModelStatistics>> stats_;
   std::mutex streamsMu_;
   std::set<Stream*> streams_;
   std::atomic<bool> lastReady_{false};

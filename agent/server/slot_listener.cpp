@@ -31,7 +31,8 @@ constexpr int kAcceptRetryMs = 100;
 
 }  // namespace
 
-SlotListener::SlotListener(std::string path, std::string slotId, grpc::Server* server, size_t maxConnections)
+SlotListener::SlotListener(std::string path, std::string slotId, grpc::Server* server, size_t maxConnections,
+                           mode_t mode)
     : path_(std::move(path)), slotId_(std::move(slotId)), server_(server), max_(maxConnections) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -42,8 +43,9 @@ SlotListener::SlotListener(std::string path, std::string slotId, grpc::Server* s
   listen_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!listen_) fail("cannot create a socket for " + path_);
   if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("cannot bind " + path_);
-  // Any container user may connect: only the pod that owns the slot has it mounted.
-  if (::chmod(path_.c_str(), 0666) != 0 || ::listen(listen_.get(), SOMAXCONN) != 0) {
+  // A slot's: any container user may connect (only the pod that owns the
+  // slot has it mounted). Until chmod, the umask's mode keeps others out.
+  if (::chmod(path_.c_str(), mode) != 0 || ::listen(listen_.get(), SOMAXCONN) != 0) {
     int e = errno;
     ::unlink(path_.c_str());
     errno = e;

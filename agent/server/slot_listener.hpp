@@ -27,10 +27,11 @@ namespace kubeaccel::agent {
 
 class SlotListener {
  public:
-  // Binds `path` (mode 0666; the name must be free) and starts accepting into
-  // `server`, which must outlive the listener. Throws std::runtime_error
-  // naming the path when it cannot bind.
-  SlotListener(std::string path, std::string slotId, grpc::Server* server, size_t maxConnections);
+  // Binds `path` (mode `mode`; the name must be free) and starts accepting
+  // into `server`, which must outlive the listener. Throws std::runtime_error
+  // naming the path when it cannot bind. (The admin socket uses it too, 0600.)
+  SlotListener(std::string path, std::string slotId, grpc::Server* server, size_t maxConnections,
+               mode_t mode = 0666);
   // Stops accepting and removes the socket file; connections already handed
   // to gRPC end with the server.
   ~SlotListener();

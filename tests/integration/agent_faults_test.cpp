@@ -483,9 +483,9 @@ TEST_F(ServerReadyTest, OnlyBrokenModelsIsNotReadyUntilOneLoads) {
   for (const char* m : {"squeezenet", "tiny", "relu", "pair", "loose"}) breakModel(m);
   startAgent();
   EXPECT_FALSE(serverReady());
-  // Fixed and loaded (through the other slot: one repository per device): ready.
+  // Fixed and loaded (through the admin socket): ready.
   std::ofstream(modelFile("tiny"), std::ios::trunc | std::ios::binary) << tiny;
-  Client c1(socket(1));
+  Client c1(adminSocket());
   inference::RepositoryModelLoadRequest load;
   load.set_model_name("tiny");
   inference::RepositoryModelLoadResponse loadResp;
@@ -599,6 +599,7 @@ TEST_F(AgentFaultTest, AbandonedAnswerIsNotASuccess) {
 TEST_F(AgentFaultTest, UnsafeModelNamesAreRefusedAndAddNothing) {
   startAgent();
   Client c(socket(0));
+  Client admin(adminSocket());  // loads are an admin operation (issue 10)
   auto names = [&] {
     std::vector<std::string> out;
     for (const auto& [n, _] : c.index()) out.push_back(n);
@@ -614,7 +615,7 @@ TEST_F(AgentFaultTest, UnsafeModelNamesAreRefusedAndAddNothing) {
     inference::RepositoryModelLoadRequest req;
     req.set_model_name(name);
     inference::RepositoryModelLoadResponse resp;
-    grpc::Status s = c.RepositoryModelLoad(req, &resp);
+    grpc::Status s = admin.RepositoryModelLoad(req, &resp);
     EXPECT_EQ(codeName(s.error_code()), "INVALID_ARGUMENT") << "'" << name << "': " << s.error_message();
     EXPECT_NE(s.error_message().find("model name"), std::string::npos) << s.error_message();
   }
@@ -623,7 +624,7 @@ TEST_F(AgentFaultTest, UnsafeModelNamesAreRefusedAndAddNothing) {
   inference::RepositoryModelLoadRequest req;
   req.set_model_name("tiny");
   inference::RepositoryModelLoadResponse resp;
-  EXPECT_TRUE(c.RepositoryModelLoad(req, &resp).ok());
+  EXPECT_TRUE(admin.RepositoryModelLoad(req, &resp).ok());
 }
 
 // Section 11: an empty or whitespace-only config.json means the defaults.

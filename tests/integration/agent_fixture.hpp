@@ -315,6 +315,8 @@ class AgentTest : public ::testing::Test {
   // Where the slot's pod writes its shared-memory files (the only part of the
   // slot directory it may write).
   std::string shmDir(int k) const { return slotDir(k) + "/shm"; }
+  // The agent's admin socket: repository changes, the node's figures.
+  std::string adminSocket() const { return h.agentDir() + "/admin.sock"; }
   std::string socket(int k) const { return h.slotSocket(kClass, id_, k); }
   std::string modelFile(const std::string& name) { return h.modelsDir() + "/" + name + "/1/model.onnx"; }
 

@@ -263,3 +263,75 @@ TEST_F(FdBurstTest, AListenerThatRanOutOfDescriptorsRecovers) {
 
 }  // namespace
 }  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+// Repository and statistics: a slot's socket cannot load or unload a model
+// (one tenant toggling a model made its neighbour's requests fail); only the
+// admin socket (0600, out of a tenant's reach) can, and the `kubeaccel` CLI
+// reaches it.
+TEST_F(TenantTest, OnlyTheAdminSocketChangesTheRepository) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2));
+  Client c0(socket(0));
+  inference::RepositoryModelUnloadRequest unload;
+  unload.set_model_name("tiny");
+  inference::RepositoryModelUnloadResponse unloadResp;
+  grpc::Status s = c0.RepositoryModelUnload(unload, &unloadResp);
+  EXPECT_EQ(codeName(s.error_code()), "PERMISSION_DENIED") << s.error_message();
+  EXPECT_NE(s.error_message().find("admin.sock"), std::string::npos) << s.error_message();
+  inference::RepositoryModelLoadRequest load;
+  load.set_model_name("tiny");
+  inference::RepositoryModelLoadResponse loadResp;
+  s = c0.RepositoryModelLoad(load, &loadResp);
+  EXPECT_EQ(codeName(s.error_code()), "PERMISSION_DENIED") << s.error_message();
+  std::string why;
+  EXPECT_TRUE(inferOk(1, &why)) << "the neighbour lost its model: " << why;
+
+  // The admin socket: 0600, the agent's; a tenant cannot connect to it.
+  struct stat st {};
+  ASSERT_EQ(::stat(adminSocket().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_uid, 0u);
+  std::string out, err;
+  const std::string cli = KUBEACCEL_CLI_BIN;
+  EXPECT_NE(h.run(PluginHarness::asTenant({cli, "models", "--agent-dir", h.agentDir(), "unload", "tiny"}), &out, &err),
+            0)
+      << "a tenant reached the admin socket: " << out;
+  EXPECT_TRUE(inferOk(1, &why)) << why;
+
+  // An admin, with the CLI: unload stops the model on every slot, load brings it back.
+  ASSERT_EQ(h.run({cli, "models", "--agent-dir", h.agentDir(), "unload", "tiny"}, &out, &err), 0) << err;
+  EXPECT_FALSE(inferOk(0, &why));
+  EXPECT_NE(why.find("UNAVAILABLE"), std::string::npos) << why;
+  ASSERT_EQ(h.run({cli, "models", "--agent-dir", h.agentDir(), "load", "tiny"}, &out, &err), 0) << err;
+  EXPECT_TRUE(inferOk(0, &why)) << why;
+  EXPECT_TRUE(inferOk(1, &why)) << why;
+  ASSERT_EQ(h.run({cli, "models", "--agent-dir", h.agentDir(), "list"}, &out, &err), 0) << err;
+  EXPECT_NE(out.find("tiny\t1\tREADY"), std::string::npos) << out;
+}
+
+// Repository and statistics: ModelStatistics on a slot gives that slot's own
+// figures; the admin socket gives the device's.
+TEST_F(TenantTest, SlotStatisticsAreTheSlotsOwn) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(inferOk(0));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(inferOk(1));
+  auto s0 = Client(socket(0)).statistics("tiny");
+  auto s1 = Client(socket(1)).statistics("tiny");
+  auto all = Client(adminSocket()).statistics("tiny");
+  EXPECT_EQ(s0.inference_stats().success().count(), 3u) << "slot 0 sees figures other than its own";
+  EXPECT_EQ(s1.inference_stats().success().count(), 5u);
+  EXPECT_EQ(s0.inference_count(), 3u);
+  EXPECT_EQ(s0.execution_count(), 3u);
+  EXPECT_EQ(all.inference_stats().success().count(), 8u) << "the admin socket shows the device's figures";
+  EXPECT_EQ(all.execution_count(), 8u);
+  std::string out, err;
+  ASSERT_EQ(h.run({KUBEACCEL_CLI_BIN, "models", "--agent-dir", h.agentDir(), "stats", "tiny", "--json"}, &out, &err), 0)
+      << err;
+  EXPECT_NE(out.find("\"inferenceCount\":\"8\""), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing

@@ -487,10 +487,12 @@ TEST_F(AgentTest, BrokenModelIsUnavailableWhileTheOthersServe) {
   // Fixed on disk, loaded on request: it serves (on the other slot too: one device, one repository).
   fs::copy_file(modelFile("tiny"), h.modelsDir() + "/broken/1/model.onnx", fs::copy_options::overwrite_existing);
   fs::copy_file(h.modelsDir() + "/tiny/config.json", h.modelsDir() + "/broken/config.json");
+  // Repository changes go through the admin socket (issue 10).
+  Client admin(adminSocket());
   inference::RepositoryModelLoadRequest load;
   load.set_model_name("broken");
   inference::RepositoryModelLoadResponse loadResp;
-  s = c.RepositoryModelLoad(load, &loadResp);
+  s = admin.RepositoryModelLoad(load, &loadResp);
   ASSERT_TRUE(s.ok()) << codeName(s.error_code()) << " " << s.error_message();
   EXPECT_EQ(c.index()["broken"].state(), "READY");
   EXPECT_LE(maxAbsDiff(c.inferFloats("broken", "x", {1, 4}, x), want), kTolerance);
@@ -499,13 +501,13 @@ TEST_F(AgentTest, BrokenModelIsUnavailableWhileTheOthersServe) {
 
   // Loading a folder that does not exist: NOT_FOUND.
   load.set_model_name("no-such-model");
-  EXPECT_EQ(codeName(c.RepositoryModelLoad(load, &loadResp).error_code()), "NOT_FOUND");
+  EXPECT_EQ(codeName(admin.RepositoryModelLoad(load, &loadResp).error_code()), "NOT_FOUND");
 
   // Unloaded: not ready, and inference is UNAVAILABLE; the others still serve.
   inference::RepositoryModelUnloadRequest unload;
   unload.set_model_name("tiny");
   inference::RepositoryModelUnloadResponse unloadResp;
-  ASSERT_TRUE(c.RepositoryModelUnload(unload, &unloadResp).ok());
+  ASSERT_TRUE(admin.RepositoryModelUnload(unload, &unloadResp).ok());
   inference::ModelReadyRequest rr;
   rr.set_name("tiny");
   inference::ModelReadyResponse rresp;
@@ -519,7 +521,7 @@ TEST_F(AgentTest, BrokenModelIsUnavailableWhileTheOthersServe) {
 
   // And loaded again, it serves again.
   load.set_model_name("tiny");
-  ASSERT_TRUE(c.RepositoryModelLoad(load, &loadResp).ok());
+  ASSERT_TRUE(admin.RepositoryModelLoad(load, &loadResp).ok());
   EXPECT_LE(maxAbsDiff(c1.inferFloats("tiny", "x", {1, 4}, x), want), kTolerance);
 }
 

@@ -457,10 +457,10 @@ TEST_F(PluginTest, AgentSlotHealthFollowsServerReadyAcrossLoadAndUnload) {
   std::this_thread::sleep_for(300ms);  // the watches have asked ServerReady
   EXPECT_EQ(healthOf(h.kubelet().resources(), kNcs2, slot0), "Unhealthy") << "no model can be served";
 
-  // A model is fixed and loaded (through slot 2): every slot turns Healthy.
+  // A model is fixed and loaded (through the admin socket): every slot turns Healthy.
   std::ofstream(models + "/tiny/1/model.onnx", std::ios::trunc | std::ios::binary) << tiny;
-  auto stub = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(
-      "unix://" + h.slotSocket("movidius-ncs2", "usb-1-3", 2), grpc::InsecureChannelCredentials()));
+  auto stub = inference::GRPCInferenceService::NewStub(
+      grpc::CreateChannel("unix://" + h.agentDir() + "/admin.sock", grpc::InsecureChannelCredentials()));
   inference::RepositoryModelLoadRequest load;
   load.set_model_name("tiny");
   inference::RepositoryModelLoadResponse loadResp;
