@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <limits>
 #include <cstdio>
 #include <iostream>
 
@@ -35,6 +36,11 @@ Flags:
   --max-message-bytes N    largest request or response (default 67108864, 64 MiB)
   --max-queued N           requests queued per slot before RESOURCE_EXHAUSTED (default 256)
   --max-connections N      connections open at once per slot; more are closed (default 64)
+  --max-streams N          ModelStreamInfer streams open at once per slot (default 16)
+  --max-stream-backlog N   a stream's requests in flight plus answers not yet read by
+                           its client; beyond, the agent stops reading it (default 8)
+  --max-regions N          shared-memory regions per slot (default 64)
+  --max-region-bytes N     shared-memory bytes registered per slot (default 1073741824)
   --metrics-address A      serve Prometheus metrics on A (off by default)
   --log-level L            trace, debug, info, warn, error (default info)
   --probe                  ask the agent running for --agent-dir whether it is healthy
@@ -62,8 +68,8 @@ int main(int argc, char** argv) {
   blockTerminationSignals();  // before any thread starts
   return guardedMain("kubeaccel-agent", [&]() -> int {
     Args args(argc, argv, 1,
-              {"config", "agent-dir", "models", "max-message-bytes", "max-queued", "max-connections", "metrics-address",
-               "log-level"},
+              {"config", "agent-dir", "models", "max-message-bytes", "max-queued", "max-connections", "max-streams",
+               "max-stream-backlog", "max-regions", "max-region-bytes", "metrics-address", "log-level"},
               {"help", "version", "probe"});
     if (args.has("help")) {
       std::cout << kHelp;
@@ -90,6 +96,12 @@ int main(int argc, char** argv) {
     opts.maxQueued = static_cast<size_t>(positive(args, "max-queued", static_cast<long>(opts.maxQueued), 1000000));
     opts.maxConnections =
         static_cast<size_t>(positive(args, "max-connections", static_cast<long>(opts.maxConnections), 1000000));
+    opts.maxStreams = static_cast<size_t>(positive(args, "max-streams", static_cast<long>(opts.maxStreams), 100000));
+    opts.maxStreamBacklog =
+        static_cast<size_t>(positive(args, "max-stream-backlog", static_cast<long>(opts.maxStreamBacklog), 100000));
+    opts.maxRegions = static_cast<size_t>(positive(args, "max-regions", static_cast<long>(opts.maxRegions), 100000));
+    opts.maxRegionBytes = static_cast<uint64_t>(
+        positive(args, "max-region-bytes", static_cast<long>(opts.maxRegionBytes), std::numeric_limits<long>::max()));
     // A soft limit of 1024 (a common container default) is soon reached by
     // connections: take what the hard limit allows.
     FdLimit before;

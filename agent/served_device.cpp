@@ -42,6 +42,10 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
     ctx.repository = repository_.get();
     ctx.scheduler = scheduler_.get();
     ctx.maxMessageBytes = options.maxMessageBytes;
+    ctx.maxStreams = options.maxStreams;
+    ctx.maxStreamBacklog = options.maxStreamBacklog;
+    ctx.maxRegions = options.maxRegions;
+    ctx.maxRegionBytes = options.maxRegionBytes;
     if (options.observerFor) ctx.observer = options.observerFor(ctx.resource, ctx.slotId());
     contexts_.push_back(ctx);
     slots_.emplace_back();

@@ -26,6 +26,10 @@ struct AgentOptions {
   int maxMessageBytes = 64 << 20;
   size_t maxQueued = 256;  // per slot
   size_t maxConnections = 64;  // per slot (SlotListener)
+  size_t maxStreams = 16;      // per slot
+  size_t maxStreamBacklog = 8; // per stream
+  size_t maxRegions = ShmRegistry::kMaxRegions;          // per slot
+  uint64_t maxRegionBytes = ShmRegistry::kMaxMappedBytes; // per slot
   // Gives each slot its observer (metrics); may be empty.
   std::function<InferObserver(const std::string& resource, const std::string& slotId)> observerFor;
 };

@@ -33,7 +33,7 @@ InferJob::Clock::time_point steadyDeadline(const grpc::CallbackServerContext* ct
 
 }  // namespace
 
-InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(slotShmDir(ctx_.slotDir)) {
+InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(slotShmDir(ctx_.slotDir), ctx_.maxRegions, ctx_.maxRegionBytes) {
   lastReady_ = serverReady();
 }
 
@@ -246,16 +246,19 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
     Pending* p = incoming_.release();
     if (Status s = decodeMessage(p->in, &p->req); !s.ok()) {
       p->resp.set_error_message(s.error_message());
-      {
-        std::lock_guard lock(mu_);
-        answer(p);
-      }
-      return read();
+      std::lock_guard lock(mu_);
+      answer(p);
+      readPaused_ = overBacklog();
+      if (!readPaused_) read();
+      return;
     }
     p->in.Clear();
+    bool readMore;
     {
       std::lock_guard lock(mu_);
       ++inFlight_;
+      readMore = !overBacklog();
+      readPaused_ = !readMore;
     }
     // The stream lives until its last request is answered, so ctx_ outlives the job.
     svc_.infer(p->req, p->resp.mutable_infer_response(), steadyDeadline(ctx_), [ctx = ctx_] { return ctx->IsCancelled(); },
@@ -274,7 +277,20 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
       --inFlight_;
       answer(p);
     });
-    read();
+    // Backpressure: a client that does not read its answers stops being
+    // read from (gRPC's flow control then stops it sending), rather than
+    // growing the agent's write queue without bound.
+    if (readMore) read();
+  }
+
+  // Requests in flight plus answers not yet written reach the bound (mu_ held).
+  bool overBacklog() const { return inFlight_ + writes_.size() >= svc_.ctx_.maxStreamBacklog; }
+  // Reads again once the backlog fell under the bound (mu_ held).
+  void maybeResume() {
+    if (readPaused_ && !readsDone_ && !overBacklog()) {
+      readPaused_ = false;
+      read();
+    }
   }
 
   void writeNext() {
@@ -287,6 +303,7 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
     std::lock_guard lock(mu_);
     writing_ = false;
     writes_.pop_front();
+    maybeResume();
     writeNext();
   }
 
@@ -315,6 +332,7 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
   std::deque<std::unique_ptr<Pending>> writes_;
   int inFlight_ = 0;
   bool readsDone_ = false, writing_ = false, finished_ = false;
+  bool readPaused_ = false;  // not reading: the backlog is full
 };
 
 void InferenceService::closeStreams() {
@@ -331,7 +349,28 @@ void InferenceService::readinessMayHaveChanged() {
     if (s->healthWatch()) s->close();
 }
 
+namespace {
+// A stream refused at once, with the reason.
+class RefusedStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit RefusedStream(const Status& s) { Finish(s); }
+  void OnDone() override { delete this; }
+};
+}  // namespace
+
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* InferenceService::ModelStreamInfer(Ctx* ctx) {
+  // The plugin's health watch is never refused: a tenant's streams must not
+  // make its slot look dead.
+  bool healthWatch = ctx->client_metadata().count(kHealthWatchMetadata) > 0;
+  size_t open = 0;
+  {
+    std::lock_guard lock(streamsMu_);
+    for (Stream* st : streams_) open += st->healthWatch() ? 0 : 1;
+  }
+  if (!healthWatch && open >= ctx_.maxStreams)
+    return new RefusedStream(Status(StatusCode::RESOURCE_EXHAUSTED,
+                                    "slot " + ctx_.slotId() + " has " + std::to_string(open) +
+                                        " ModelStreamInfer streams open, the limit (the agent's --max-streams)"));
   return new Stream(*this, ctx);
 }
 

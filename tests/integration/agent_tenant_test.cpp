@@ -335,3 +335,103 @@ TEST_F(TenantTest, SlotStatisticsAreTheSlotsOwn) {
 
 }  // namespace
 }  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+long rssKb(pid_t pid) {
+  std::string status = slurp("/proc/" + std::to_string(pid) + "/status");
+  auto pos = status.find("VmRSS:");
+  return pos == std::string::npos ? -1 : std::stol(status.substr(pos + 6));
+}
+
+// Section 2: a ModelStreamInfer client that never reads its answers. The
+// agent stops reading from the stream once --max-stream-backlog requests and
+// answers are pending, so its memory stays put, where it once queued every
+// answer (2 GB in 10 s). 96 relu requests of 4 MiB, 4 MiB answers each:
+// unbounded, the agent takes them all and holds some 800 MiB of answers.
+TEST_F(TenantTest, UnreadStreamAnswersStayBounded) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2));
+  ASSERT_TRUE(inferOk(0));
+  long before = rssKb(h.agentPid());
+  Client c(socket(0));
+  grpc::ClientContext ctx;
+  auto stream = c.stub().ModelStreamInfer(&ctx);
+  const int64_t n = int64_t{1} << 20;
+  auto req = inferRequest("relu", "x", {1, n}, bytesOf(randomFloats(static_cast<size_t>(n), 3)));
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    for (int i = 0; i < 96; ++i) {
+      if (!stream->Write(req)) return;
+      ++written;
+    }
+  });
+  long peak = before;
+  for (auto end = Clock::now() + 6s; Clock::now() < end; std::this_thread::sleep_for(100ms))
+    peak = std::max(peak, rssKb(h.agentPid()));
+  std::cout << "[ tenant   ] unread stream: " << written << " of 96 requests of 4 MiB taken; agent RSS " << before / 1024
+            << " MiB -> peak " << peak / 1024 << " MiB\n";
+  ctx.TryCancel();
+  writer.join();
+  EXPECT_LT(written.load(), 96) << "the agent kept reading a stream whose answers are not read";
+  EXPECT_LT(peak - before, 300 * 1024) << "the agent's memory grew by " << (peak - before) / 1024 << " MiB";
+  std::string why;
+  EXPECT_TRUE(inferOk(1, &why)) << why;
+  EXPECT_TRUE(inferOk(0, &why)) << why;
+}
+
+// Section 2: open streams per slot are bounded (--max-streams), with a clear
+// error; the other slot is unaffected.
+TEST_F(TenantTest, OpenStreamsPerSlotAreBounded) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2, {"--max-streams", "4"}));
+  Client c(socket(0));
+  std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
+  std::vector<std::unique_ptr<grpc::ClientReaderWriter<inference::ModelInferRequest, inference::ModelStreamInferResponse>>>
+      streams;
+  auto req = inferRequest("tiny", "x", {1, 4}, bytesOf(randomFloats(4, 1)));
+  for (int i = 0; i < 4; ++i) {
+    ctxs.push_back(std::make_unique<grpc::ClientContext>());
+    streams.push_back(c.stub().ModelStreamInfer(ctxs.back().get()));
+    ASSERT_TRUE(streams.back()->Write(req));
+    inference::ModelStreamInferResponse resp;
+    ASSERT_TRUE(streams.back()->Read(&resp)) << "stream " << i;
+    EXPECT_EQ(resp.error_message(), "");
+  }
+  grpc::ClientContext extra;
+  auto fifth = c.stub().ModelStreamInfer(&extra);
+  fifth->Write(req);
+  inference::ModelStreamInferResponse resp;
+  EXPECT_FALSE(fifth->Read(&resp));
+  grpc::Status s = fifth->Finish();
+  EXPECT_EQ(codeName(s.error_code()), "RESOURCE_EXHAUSTED") << s.error_message();
+  EXPECT_NE(s.error_message().find("--max-streams"), std::string::npos) << s.error_message();
+  std::string why;
+  EXPECT_TRUE(inferOk(1, &why)) << why;
+  for (auto& st : streams) st->WritesDone();
+  for (auto& st : streams) EXPECT_TRUE(st->Finish().ok());
+}
+
+// Section 2: shared-memory regions per slot are bounded in number and in
+// total size (sparse files once got 4 x 64 GiB accepted), configurably.
+TEST_F(TenantTest, RegionsPerSlotAreBoundedInNumberAndSize) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2, {"--max-regions", "3", "--max-region-bytes", "65536"}));
+  Client c(socket(0));
+  std::string err;
+  ASSERT_EQ(tenant("truncate -s 64G '" + shmDir(0) + "/sparse' && truncate -s 4096 '" + shmDir(0) +
+                       "/small' && chmod 0666 '" + shmDir(0) + "/sparse' '" + shmDir(0) + "/small'",
+                   &err),
+            0)
+      << err;
+  grpc::Status s = c.registerRegion("huge", "sparse", 0, uint64_t{64} << 30);
+  EXPECT_EQ(codeName(s.error_code()), "RESOURCE_EXHAUSTED") << s.error_message();
+  EXPECT_NE(s.error_message().find("--max-region-bytes"), std::string::npos) << s.error_message();
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(c.registerRegion("r" + std::to_string(i), "small", 0, 4096).ok());
+  s = c.registerRegion("r3", "small", 0, 4096);
+  EXPECT_EQ(codeName(s.error_code()), "RESOURCE_EXHAUSTED") << s.error_message();
+  EXPECT_NE(s.error_message().find("--max-regions"), std::string::npos) << s.error_message();
+  EXPECT_TRUE(Client(socket(1)).registerRegion("r0", "x", 0, 1).error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << "the other slot's budget is its own";
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
