@@ -39,6 +39,8 @@ Flags:
   --max-streams N          ModelStreamInfer streams open at once per slot (default 16)
   --max-stream-backlog N   a stream's requests in flight plus answers not yet read by
                            its client; beyond, the agent stops reading it (default 8)
+  --max-inflight-bytes N   bytes of requests a slot may have taken and not yet answered;
+                           beyond, RESOURCE_EXHAUSTED (default 268435456, 256 MiB)
   --max-regions N          shared-memory regions per slot (default 64)
   --max-region-bytes N     shared-memory bytes registered per slot (default 1073741824)
   --metrics-address A      serve Prometheus metrics on A (off by default)
@@ -69,7 +71,7 @@ int main(int argc, char** argv) {
   return guardedMain("kubeaccel-agent", [&]() -> int {
     Args args(argc, argv, 1,
               {"config", "agent-dir", "models", "max-message-bytes", "max-queued", "max-connections", "max-streams",
-               "max-stream-backlog", "max-regions", "max-region-bytes", "metrics-address", "log-level"},
+               "max-stream-backlog", "max-inflight-bytes", "max-regions", "max-region-bytes", "metrics-address", "log-level"},
               {"help", "version", "probe"});
     if (args.has("help")) {
       std::cout << kHelp;
@@ -99,6 +101,8 @@ int main(int argc, char** argv) {
     opts.maxStreams = static_cast<size_t>(positive(args, "max-streams", static_cast<long>(opts.maxStreams), 100000));
     opts.maxStreamBacklog =
         static_cast<size_t>(positive(args, "max-stream-backlog", static_cast<long>(opts.maxStreamBacklog), 100000));
+    opts.maxInflightBytes = static_cast<uint64_t>(positive(
+        args, "max-inflight-bytes", static_cast<long>(opts.maxInflightBytes), std::numeric_limits<long>::max()));
     opts.maxRegions = static_cast<size_t>(positive(args, "max-regions", static_cast<long>(opts.maxRegions), 100000));
     opts.maxRegionBytes = static_cast<uint64_t>(
         positive(args, "max-region-bytes", static_cast<long>(opts.maxRegionBytes), std::numeric_limits<long>::max()));

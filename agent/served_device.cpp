@@ -43,6 +43,7 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
     ctx.scheduler = scheduler_.get();
     ctx.maxMessageBytes = options.maxMessageBytes;
     ctx.maxStreams = options.maxStreams;
+    ctx.maxInflightBytes = options.maxInflightBytes;
     ctx.maxStreamBacklog = options.maxStreamBacklog;
     ctx.maxRegions = options.maxRegions;
     ctx.maxRegionBytes = options.maxRegionBytes;

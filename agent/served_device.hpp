@@ -28,6 +28,7 @@ struct AgentOptions {
   size_t maxConnections = 64;  // per slot (SlotListener)
   size_t maxStreams = 16;      // per slot
   size_t maxStreamBacklog = 8; // per stream
+  uint64_t maxInflightBytes = 256 << 20;  // per slot
   size_t maxRegions = ShmRegistry::kMaxRegions;          // per slot
   uint64_t maxRegionBytes = ShmRegistry::kMaxMappedBytes; // per slot
   // Gives each slot its observer (metrics); may be empty.

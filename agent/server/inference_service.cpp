@@ -118,6 +118,20 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
     if (ctx_.observer) ctx_.observer(model->name, s.error_code(), InferJob::Clock::now() - start, {});
     done(s);
   };
+  // Bytes in flight: a request's bytes stay in memory until it is answered,
+  // so a slot may hold at most --max-inflight-bytes of them at once (a single
+  // request is always let in; --max-message-bytes bounds it).
+  const uint64_t bytes = req.ByteSizeLong();
+  const uint64_t total = inflightBytes_.fetch_add(bytes) + bytes;
+  if (total > bytes && total > ctx_.maxInflightBytes) {
+    inflightBytes_ -= bytes;
+    return failed(Status(StatusCode::RESOURCE_EXHAUSTED,
+                         "slot " + ctx_.slotId() + " has " + std::to_string(total - bytes) +
+                             " bytes of requests in flight; this one's " + std::to_string(bytes) +
+                             " would pass the limit of " + std::to_string(ctx_.maxInflightBytes) +
+                             " (the agent's --max-inflight-bytes)"));
+  }
+  std::shared_ptr<void> inflight(nullptr, [this, bytes](void*) { inflightBytes_ -= bytes; });
   auto prepared = std::make_shared<PreparedInfer>();
   if (Status s = prepareInfer(req, *model, shm_, prepared.get()); !s.ok()) return failed(s);
   InferJob job;
@@ -127,7 +141,7 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
   job.rows = prepared->rows;
   job.deadline = deadline;
   job.cancelled = cancelled;
-  job.done = [this, &req, resp, prepared, model, mine, start, done, cancelled](Status s, std::vector<OutputTensor> outputs,
+  job.done = [this, &req, resp, prepared, model, mine, inflight, start, done, cancelled](Status s, std::vector<OutputTensor> outputs,
                                                                           const JobTiming& timing) {
     if (s.ok()) s = buildInferResponse(req, *model, *prepared, outputs, resp);
     for (const auto& v : prepared->shmInputs)

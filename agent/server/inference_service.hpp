@@ -93,6 +93,7 @@ class InferenceService final : public InferenceServiceBase {
   ShmRegistry shm_;
   std::mutex statsMu_;
   std::map<std::string, std::shared_ptr<agent::ModelStatistics>> stats_;
+  std::atomic<uint64_t> inflightBytes_{0};  // requests taken and not yet answered
   std::mutex streamsMu_;
   std::set<Stream*> streams_;
   std::atomic<bool> lastReady_{false};

@@ -30,6 +30,7 @@ struct SlotContext {
   // Per-tenant bounds (docs/operations.md, "Per-tenant bounds").
   size_t maxStreams = 16;           // ModelStreamInfer streams open at once
   size_t maxStreamBacklog = 8;      // a stream's requests in flight plus answers not yet written
+  uint64_t maxInflightBytes = 256 << 20;  // request bytes taken and not yet answered
   size_t maxRegions = ShmRegistry::kMaxRegions;
   uint64_t maxRegionBytes = ShmRegistry::kMaxMappedBytes;
 

@@ -435,3 +435,54 @@ TEST_F(TenantTest, RegionsPerSlotAreBoundedInNumberAndSize) {
 
 }  // namespace
 }  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+// Section 2: bytes in flight per slot. While slot 1 keeps the worker busy,
+// slot 0 sends 16 requests of 1 MiB at once against a 4 MiB bound: those past
+// the bound are refused RESOURCE_EXHAUSTED naming the flag, the rest are
+// answered, and slot 1 is unaffected.
+TEST_F(TenantTest, BytesInFlightPerSlotAreBounded) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2, {"--max-inflight-bytes", "4194304"}));
+  ASSERT_TRUE(inferOk(0));
+  std::thread busy([&] {
+    Client c(socket(1));
+    inference::ModelInferResponse resp;
+    grpc::Status s = c.infer(
+        inferRequest("squeezenet", "data", {32, 3, 224, 224}, bytesOf(randomFloats(32 * kSqueezeRow, 2))), &resp, 60s);
+    EXPECT_TRUE(s.ok()) << "slot 1: " << s.error_message();
+  });
+  std::this_thread::sleep_for(150ms);  // the 19 MB request reaches the worker
+  const int64_t n = 256 * 1024;        // 1 MiB of floats
+  auto req = inferRequest("relu", "x", {1, n}, bytesOf(randomFloats(static_cast<size_t>(n), 4)));
+  std::vector<grpc::Status> status(16);
+  std::vector<std::thread> threads;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 16; ++i) clients.push_back(std::make_unique<Client>(socket(0)));
+  for (int i = 0; i < 16; ++i)
+    threads.emplace_back([&, i] {
+      inference::ModelInferResponse resp;
+      status[i] = clients[i]->infer(req, &resp, 60s);
+    });
+  for (auto& t : threads) t.join();
+  busy.join();
+  int ok = 0, refused = 0;
+  std::string message;
+  for (const auto& s : status) {
+    ok += s.ok();
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      ++refused;
+      message = s.error_message();
+    }
+  }
+  std::cout << "[ tenant   ] 16 x 1 MiB at once, 4 MiB bound: " << ok << " answered, " << refused << " refused: "
+            << message << "\n";
+  EXPECT_EQ(ok + refused, 16);
+  EXPECT_GE(ok, 3);
+  EXPECT_GE(refused, 1) << "nothing bounded the bytes in flight";
+  EXPECT_NE(message.find("--max-inflight-bytes"), std::string::npos) << message;
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
