@@ -106,10 +106,15 @@ void AgentDaemon::serveAdmin() {
     std::lock_guard lock(adminMu_);
     return adminView_;
   });
+  slotAdminService_ = std::make_unique<SlotAdminService>([this] {
+    std::lock_guard lock(adminMu_);
+    return adminView_;
+  });
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(options_.maxMessageBytes);
   builder.SetMaxSendMessageSize(options_.maxMessageBytes);
   builder.RegisterService(adminService_.get());
+  builder.RegisterService(slotAdminService_.get());
   adminServer_ = builder.BuildAndStart();
   if (!adminServer_) throw std::runtime_error("cannot start the admin server");
   ::unlink(path.c_str());  // left by an agent that did not stop cleanly (agent-dir is ours)

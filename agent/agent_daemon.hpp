@@ -38,6 +38,7 @@ class AgentDaemon {
   std::vector<std::shared_ptr<ServedDevice>> adminView_;
   void publishDevices();
   std::unique_ptr<AdminService> adminService_;
+  std::unique_ptr<SlotAdminService> slotAdminService_;
   std::unique_ptr<grpc::Server> adminServer_;
   std::unique_ptr<SlotListener> adminListener_;
   // Serves <agent-dir>/admin.sock (mode 0600).

@@ -2,10 +2,15 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "backend/backend_registry.hpp"
 #include "discovery/advertisement.hpp"
+#include "server/slot_dir.hpp"
 #include "util/socket_check.hpp"
 
 namespace kubeaccel::agent {
@@ -89,7 +94,55 @@ std::vector<std::pair<std::string, std::string>> ServedDevice::servedSockets() c
   return out;
 }
 
+ServedDevice::HandOver ServedDevice::handOverSlot(int k) {
+  if (k < 0 || static_cast<size_t>(k) >= contexts_.size())
+    throw std::runtime_error("no slot " + std::to_string(k) + " on " + key_);
+  std::lock_guard life(lifecycleMu_);
+  const SlotContext& ctx = contexts_[static_cast<size_t>(k)];
+  HandOver out;
+  // The files first, so that nothing the last pod left can be registered
+  // again between the two steps.
+  std::string trash = deviceDir_ + "/.trash";
+  std::error_code ec;
+  std::filesystem::create_directories(trash, ec);
+  ::chmod(trash.c_str(), 0700);
+  std::string stamp = std::to_string(std::chrono::steady_clock::now().time_since_epoch().count());
+  std::string failed;
+  std::vector<std::string> names;  // listed first: the loop changes the directory
+  for (const auto& e : std::filesystem::directory_iterator(ctx.slotDir, ec))
+    if (e.path().filename() != "inference.sock") names.push_back(e.path().filename().string());
+  for (const auto& name : names) {
+    std::string from = ctx.slotDir + "/" + name;
+    std::string to = trash + "/s" + std::to_string(k) + "-" + stamp + "-" + name;
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      failed += (failed.empty() ? "" : ", ") + name + ": " + std::strerror(errno);
+      continue;
+    }
+    ++out.entriesRemoved;
+  }
+  if (ec) failed += (failed.empty() ? "" : ", ") + std::string("cannot list ") + ctx.slotDir + ": " + ec.message();
+  prepareShmDir(ctx.slotDir);  // a fresh, empty shm/
+  {
+    std::lock_guard lock(slotsMu_);
+    if (slots_[static_cast<size_t>(k)]) out.regionsDropped = static_cast<int>(slots_[static_cast<size_t>(k)]->service().handOver());
+  }
+  // Deleted as far as the agent may: without CAP_DAC_OVERRIDE it cannot
+  // empty a directory the pod made unwritable; that stays in .trash, out of
+  // every pod's reach, until an admin removes it.
+  for (const auto& e : std::filesystem::directory_iterator(trash, ec)) {
+    std::error_code rmEc;
+    std::filesystem::remove_all(e.path(), rmEc);
+    if (rmEc) spdlog::warn("{}: cannot delete {}: {}", key_, e.path().string(), rmEc.message());
+  }
+  if (!failed.empty())
+    throw std::runtime_error("slot " + ctx.slotId() + ": cannot remove what the last pod left: " + failed);
+  spdlog::info("slot {}: handed over: {} entries and {} shared-memory regions of the last pod removed", ctx.slotId(),
+               out.entriesRemoved, out.regionsDropped);
+  return out;
+}
+
 void ServedDevice::checkSlots() {
+  std::lock_guard life(lifecycleMu_);
   std::vector<size_t> served, unserved;
   std::vector<std::string> sockets;
   {

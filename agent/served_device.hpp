@@ -57,6 +57,17 @@ class ServedDevice {
   // "<class>/<device-id>".
   const std::string& key() const { return key_; }
   ModelRepository& repository() { return *repository_; }
+  // Slot k changes hands (admin HandOverSlot, from the plugin's Allocate):
+  // everything the last pod left goes. Every entry of the slot directory but
+  // the socket is moved out of the pod's reach (into <device-dir>/.trash/,
+  // then deleted as far as the agent may) and a fresh shm/ made; the slot's
+  // regions, statistics and streams are dropped. Throws std::runtime_error
+  // naming what could not be removed: the slot must not go to a new pod then.
+  struct HandOver {
+    int entriesRemoved = 0, regionsDropped = 0;
+  };
+  HandOver handOverSlot(int k);
+
   // (slot ID, socket path) of each slot served now.
   std::vector<std::pair<std::string, std::string>> servedSockets() const;
   // How often the watchdog checks the slots (checkSlots).
@@ -86,6 +97,7 @@ class ServedDevice {
   bool startSlot(size_t k);
   std::vector<std::thread> stopping_;  // one per slot server shutting down, and the drain
   std::vector<int> unanswered_;        // per slot: watchdog rounds in a row without an answer
+  std::mutex lifecycleMu_;  // one slot restart or hand-over at a time
   std::mutex watchdogMu_;
   std::condition_variable watchdogWake_;
   bool watchdogStop_ = false;

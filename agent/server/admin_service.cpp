@@ -109,4 +109,30 @@ grpc::ServerUnaryReactor* AdminService::ModelStatistics(Ctx* ctx, const inferenc
                                      resp));
 }
 
+SlotAdminService::SlotAdminService(AdminService::Devices devices) : devices_(std::move(devices)) {}
+
+grpc::ServerUnaryReactor* SlotAdminService::HandOverSlot(grpc::CallbackServerContext* ctx,
+                                                         const admin::v1::HandOverSlotRequest* req,
+                                                         admin::v1::HandOverSlotResponse* resp) {
+  std::string key = req->class_name() + "/" + req->device_id();
+  for (const auto& d : devices_()) {
+    if (d->key() != key) continue;
+    auto* reactor = ctx->DefaultReactor();
+    // Moving files and waiting for a watchdog round take a while: off the gRPC thread.
+    std::thread([reactor, d, resp, slot = req->slot(), key] {
+      try {
+        auto done = d->handOverSlot(slot);
+        resp->set_entries_removed(done.entriesRemoved);
+        resp->set_regions_dropped(done.regionsDropped);
+        reactor->Finish(Status::OK);
+      } catch (const std::exception& e) {
+        spdlog::error("{}: hand-over of slot {} failed: {}", key, slot, e.what());
+        reactor->Finish(Status(StatusCode::FAILED_PRECONDITION, e.what()));
+      }
+    }).detach();
+    return reactor;
+  }
+  return finish(ctx, Status(StatusCode::NOT_FOUND, "the agent serves no device " + key));
+}
+
 }  // namespace kubeaccel::agent

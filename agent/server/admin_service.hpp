@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "inference/grpc_service.grpc.pb.h"
+#include "kubeaccel/admin/v1/admin.grpc.pb.h"
 
 namespace kubeaccel::agent {
 
@@ -42,6 +43,19 @@ class AdminService final : public inference::GRPCInferenceService::CallbackServi
 
  private:
   Devices devices_;
+};
+
+// kubeaccel.admin.v1.SlotAdmin on the admin socket: the plugin's Allocate
+// tells the agent that a slot changes hands (docs/architecture.md, "A slot
+// changes hands").
+class SlotAdminService final : public kubeaccel::admin::v1::SlotAdmin::CallbackService {
+ public:
+  explicit SlotAdminService(AdminService::Devices devices);
+  grpc::ServerUnaryReactor* HandOverSlot(grpc::CallbackServerContext*, const admin::v1::HandOverSlotRequest*,
+                                         admin::v1::HandOverSlotResponse*) override;
+
+ private:
+  AdminService::Devices devices_;
 };
 
 }  // namespace kubeaccel::agent

@@ -354,6 +354,19 @@ void InferenceService::closeStreams() {
   for (Stream* s : streams_) s->close();
 }
 
+size_t InferenceService::handOver() {
+  size_t regions = shm_.size();
+  shm_.unregisterRegion("");
+  {
+    std::lock_guard lock(statsMu_);
+    stats_.clear();
+  }
+  std::lock_guard lock(streamsMu_);
+  for (Stream* s : streams_)
+    if (!s->healthWatch()) s->close();
+  return regions;
+}
+
 void InferenceService::readinessMayHaveChanged() {
   bool now = serverReady();
   if (lastReady_.exchange(now) == now) return;

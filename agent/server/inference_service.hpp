@@ -36,6 +36,11 @@ class InferenceService final : public InferenceServiceBase {
   // served, i.e. this slot can serve an inference (KServe v2: "ready to
   // receive and process inference requests").
   bool serverReady() const;
+  // The slot changes hands: drops every shared-memory region and the slot's
+  // statistics, and ends the last pod's streams (not the plugin's health
+  // watches). Returns how many regions were dropped.
+  size_t handOver();
+
   // Call after the repository changed: when ServerReady's answer changed,
   // the plugin's health watches on this slot (ModelStreamInfer streams with
   // kHealthWatchMetadata) are ended, so the plugin asks ServerReady again.

@@ -74,4 +74,10 @@ void prepareSlotDir(const std::string& slotDir) {
                slotDir, st.st_mode, st.st_uid, aside);
 }
 
+void prepareShmDir(const std::string& slotDir) {
+  UniqueFd slot(::open(slotDir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!slot) fail("open", slotDir);
+  ownDirectory(slot.get(), "shm", slotShmDir(slotDir), 01777);
+}
+
 }  // namespace kubeaccel::agent

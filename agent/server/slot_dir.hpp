@@ -26,4 +26,8 @@ std::string slotShmDir(const std::string& slotDir);
 // slot cannot be made servable (say, a read-only mount).
 void prepareSlotDir(const std::string& slotDir);
 
+// Makes the slot's shm/ (01777, the agent's) if it is missing; leaves the
+// socket alone. Throws std::runtime_error like prepareSlotDir.
+void prepareShmDir(const std::string& slotDir);
+
 }  // namespace kubeaccel::agent

@@ -486,3 +486,110 @@ TEST_F(TenantTest, BytesInFlightPerSlotAreBounded) {
 
 }  // namespace
 }  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+// Section 4: the next pod on a slot inherits nothing of the last one. Pod A
+// (uid 65534) leaves files (one in a directory it made read-only), a
+// registered region with its secret input, and statistics; the kubelet then
+// allocates the slot to pod B. The plugin's Allocate has the agent empty the
+// slot first (admin HandOverSlot): B finds no file, no region, no figures,
+// cannot infer from A's region, and its `kubeaccel infer --shm` works.
+TEST_F(TenantTest, EachPodStartsWithAnEmptySlot) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2));
+  h.startPlugin(config_);
+  const std::string slotId = id_ + "-s1", resource = "kubeaccel.io/movidius-ncs2";
+  ASSERT_TRUE(waitHealth(slotId, "Healthy"));
+  v1beta1::AllocateResponse resp;
+  grpc::Status s = h.kubelet().allocate(resource, {slotId}, &resp);
+  ASSERT_TRUE(s.ok()) << "pod A: " << s.error_message();
+
+  // Pod A.
+  std::string err;
+  ASSERT_EQ(tenant("set -e; cd '" + shmDir(1) + "'; echo 'tenant A confidential bytes' > notes; mkdir d;"
+                   " echo more > d/f; chmod 0555 d; head -c 32 /dev/zero > secret; chmod 0666 secret",
+                   &err),
+            0)
+      << err;
+  auto x = randomFloats(4, 9);
+  {
+    std::fstream f(shmDir(1) + "/secret", std::ios::in | std::ios::out | std::ios::binary);
+    f.write(bytesOf(x).data(), 16);
+  }
+  std::ofstream(shmDir(0) + "/neighbour") << "slot 0's own";
+  Client a(socket(1));
+  s = a.registerRegion("a", "secret", 0, 32);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  auto fromRegion = [](const std::string& region) {
+    inference::ModelInferRequest req;
+    req.set_model_name("tiny");
+    auto* in = req.add_inputs();
+    in->set_name("x");
+    in->set_datatype("FP32");
+    in->add_shape(1);
+    in->add_shape(4);
+    (*in->mutable_parameters())["shared_memory_region"].set_string_param(region);
+    return req;
+  };
+  inference::ModelInferResponse out;
+  s = a.infer(fromRegion("a"), &out);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(a.statistics("tiny").inference_stats().success().count(), 1u);
+
+  // The slot goes to pod B.
+  s = h.kubelet().allocate(resource, {slotId}, &resp);
+  ASSERT_TRUE(s.ok()) << "pod B: " << s.error_message();
+  std::string out2, err2;
+  ASSERT_EQ(h.run(PluginHarness::asTenant({"/bin/ls", "-A", slotDir(1), shmDir(1)}), &out2, &err2), 0) << err2;
+  EXPECT_EQ(out2, slotDir(1) + ":\ninference.sock\nshm\n\n" + shmDir(1) + ":\n")
+      << "pod B sees what pod A left";
+  Client b(socket(1));
+  inference::SystemSharedMemoryStatusRequest sreq;
+  inference::SystemSharedMemoryStatusResponse sresp;
+  grpc::ClientContext sctx;
+  ASSERT_TRUE(b.stub().SystemSharedMemoryStatus(&sctx, sreq, &sresp).ok());
+  EXPECT_EQ(sresp.regions_size(), 0) << "pod B sees pod A's region";
+  s = b.infer(fromRegion("a"), &out);
+  EXPECT_EQ(codeName(s.error_code()), "NOT_FOUND") << "pod B ran inference on pod A's input: " << s.error_message();
+  auto st = b.statistics("tiny");
+  EXPECT_EQ(st.inference_stats().success().count(), 0u) << "pod B sees pod A's statistics";
+  EXPECT_EQ(st.inference_stats().fail().count(), 1u) << "only B's own refused request";
+  std::string cliOut, cliErr;
+  EXPECT_EQ(h.run(PluginHarness::asTenant({KUBEACCEL_CLI_BIN, "infer", "--socket", "unix://" + socket(1), "--model",
+                                           "tiny", "--shm"}),
+                  &cliOut, &cliErr),
+            0)
+      << cliErr;
+  EXPECT_TRUE(fs::exists(shmDir(0) + "/neighbour")) << "the hand-over of s1 touched s0";
+  // shm/ went whole: one entry.
+  EXPECT_TRUE(h.waitForAgentLog("slot " + slotId + ": handed over: 1 entries and 1 shared-memory regions"))
+      << h.agentLog();
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+// Section 7: shared memory from a non-root pod (uid 65534) against the agent
+// as the DaemonSet runs it (no CAP_DAC_OVERRIDE): the CLI makes its region
+// file 0666, which the agent can open read-write; a 0600 file is refused
+// with PERMISSION_DENIED saying so.
+TEST_F(TenantTest, SharedMemoryWorksForANonRootPod) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2));
+  std::string out, err;
+  ASSERT_EQ(h.run(PluginHarness::asTenant({KUBEACCEL_CLI_BIN, "infer", "--socket", "unix://" + socket(0), "--model",
+                                           "squeezenet", "--shm", "--json"}),
+                  &out, &err),
+            0)
+      << err;
+  EXPECT_NE(out.find("\"outputs\""), std::string::npos) << out;
+  ASSERT_EQ(tenant("head -c 64 /dev/zero > '" + shmDir(0) + "/private' && chmod 0600 '" + shmDir(0) + "/private'"), 0);
+  grpc::Status s = Client(socket(0)).registerRegion("p", "private", 0, 64);
+  EXPECT_EQ(codeName(s.error_code()), "PERMISSION_DENIED") << s.error_message();
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
