@@ -143,6 +143,7 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
   job.cancelled = cancelled;
   job.done = [this, &req, resp, prepared, model, mine, inflight, start, done, cancelled](Status s, std::vector<OutputTensor> outputs,
                                                                           const JobTiming& timing) {
+    const bool ran = s.ok() && timing.batchSize > 0;  // the run itself succeeded (as the device counts it)
     if (s.ok()) s = buildInferResponse(req, *model, *prepared, outputs, resp);
     for (const auto& v : prepared->shmInputs)
       if (s.ok() && ShmRegistry::truncated(v))
@@ -165,7 +166,7 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
     auto total = InferJob::Clock::now() - start;
     // The device's figures, and the slot's own: the runs its requests took
     // part in (a batch shared with other slots counts for each).
-    if (timing.batchSize > 0) mine->recordExecution(static_cast<uint64_t>(timing.batchSize), timing.compute);
+    if (ran) mine->recordExecution(static_cast<uint64_t>(timing.batchSize), timing.compute);
     for (agent::ModelStatistics* st : {model->stats.get(), mine.get()}) {
       if (s.ok())
         st->recordSuccess(total, timing.queue, static_cast<uint64_t>(prepared->rows));

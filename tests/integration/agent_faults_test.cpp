@@ -105,7 +105,7 @@ TEST_F(AgentFaultTest, DynamicBatchingJoinsOnlyEqualShapes) {
   Client s0(socket(0)), s1(socket(1));
   Client* clients[] = {&s0, &s1};
   for (Client* cl : clients) cl->inferFloats("relu", "x", {1, 1}, {1.f});
-  auto before = Client(socket(0)).statistics("relu");
+  auto before = Client(adminSocket()).statistics("relu");  // the device's figures
 
   // Slot 2 keeps the one worker busy with SqueezeNet batch 32; meanwhile
   // slots 0 and 1 queue relu requests of mixed widths, in this order.
@@ -153,7 +153,7 @@ TEST_F(AgentFaultTest, DynamicBatchingJoinsOnlyEqualShapes) {
     EXPECT_LE(maxAbsDiff(replies[i], relu.run(shape, inputs[i])), kTolerance)
         << "got " << replies[i].size() << " values for " << inputs[i].size() << " inputs";
   }
-  auto after = Client(socket(0)).statistics("relu");
+  auto after = Client(adminSocket()).statistics("relu");
   std::string batches;
   for (const auto& b : after.batch_stats()) {
     uint64_t runs = b.compute_infer().count();
@@ -234,7 +234,7 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
     inference::ModelInferResponse resp;
     ASSERT_TRUE(Client(socket(1)).infer(one, &resp).ok());  // the worker's engine is made
   }
-  auto before = Client(socket(0)).statistics("squeezenet");
+  auto before = Client(adminSocket()).statistics("squeezenet");  // the device's figures
   // Batches of 32 keep the worker busy: 4 from slot 0, and 3 from slot 1
   // queued ahead of its small requests (the slots are served in turn).
   constexpr int kBusy = 7;
@@ -274,7 +274,7 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
   auto later = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
   std::this_thread::sleep_for(100ms);  // the agent records after it answers
 
-  auto after = Client(socket(0)).statistics("squeezenet");
+  auto after = Client(adminSocket()).statistics("squeezenet");
   uint64_t success = after.inference_stats().success().count() - before.inference_stats().success().count();
   uint64_t rows = after.inference_count() - before.inference_count();
   uint64_t failed = after.inference_stats().fail().count() - before.inference_stats().fail().count();
@@ -291,7 +291,9 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
 // exits within a bound well under Kubernetes' 30 s grace; requests still
 // queued after the grace are answered UNAVAILABLE; no call is left hanging.
 TEST_F(AgentFaultTest, SigtermWithAFullQueueExitsWithinTheGrace) {
-  startAgent();
+  // 100 requests of 19 MB: past the default --max-inflight-bytes, which
+  // this test is not about.
+  startAgent({"--max-inflight-bytes", "4294967296"});
   auto req = inferRequest("squeezenet", "data", {32, 3, 224, 224}, bytesOf(randomFloats(32 * kSqueezeRow, 91)));
   constexpr int kQueued = 100;
   std::vector<std::unique_ptr<Client>> clients;

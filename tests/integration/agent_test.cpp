@@ -440,7 +440,7 @@ TEST_F(AgentTest, RequestPastItsDeadlineFailsAndIsNotRun) {
   // ran (an inference no client got), or never reached the service. Most were
   // the first kind: the queue behind A is far longer than 5 ms.
   std::this_thread::sleep_for(200ms);  // late answers of abandoned calls land
-  auto st = c.statistics("squeezenet");
+  auto st = Client(adminSocket()).statistics("squeezenet");  // every slot's figures
   const int64_t answered = a.ok() + 2;  // + warm-up + the final request
   const int64_t ranForNobody = static_cast<int64_t>(st.inference_count()) - answered;
   const int64_t failed = static_cast<int64_t>(st.inference_stats().fail().count());
@@ -605,7 +605,7 @@ TEST_F(AgentTest, DynamicBatchingMergesConcurrentRequests) {
     EXPECT_TRUE(results[i].ok()) << i << ": " << results[i].error_message();
     EXPECT_LE(maxAbsDiff(floatsOf(outputs[i]), want), kTolerance) << "request " << i;
   }
-  auto st = Client(socket(0)).statistics("squeezenet");
+  auto st = Client(adminSocket()).statistics("squeezenet");  // the device's figures, every slot's
   std::string batches;
   uint64_t largest = 0;
   for (const auto& b : st.batch_stats()) {
@@ -654,7 +654,8 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
       << id_;
   std::vector<std::string> classes;
   for (const auto& e : fs::directory_iterator(h.agentDir())) classes.push_back(e.path().filename().string());
-  EXPECT_EQ(classes, std::vector<std::string>{"movidius-ncs2"});
+  std::sort(classes.begin(), classes.end());
+  EXPECT_EQ(classes, (std::vector<std::string>{"admin.sock", "movidius-ncs2"}));
   const std::string idBefore = id_;
   struct stat dirSt[2] {};
   for (int k : {0, 1}) {
