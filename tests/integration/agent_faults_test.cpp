@@ -235,6 +235,13 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
     ASSERT_TRUE(Client(socket(1)).infer(one, &resp).ok());  // the worker's engine is made
   }
   auto before = Client(adminSocket()).statistics("squeezenet");  // the device's figures
+  // Connected now, so that the calls to cancel reach the queue within the
+  // 150 ms below even on a loaded machine (no connection set-up then).
+  Client c1(socket(1));
+  {
+    inference::ServerLiveResponse live;
+    ASSERT_TRUE(c1.ServerLive({}, &live).ok());
+  }
   // Batches of 32 keep the worker busy: 4 from slot 0, and 3 from slot 1
   // queued ahead of its small requests (the slots are served in turn).
   constexpr int kBusy = 7;
@@ -254,7 +261,6 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
   std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
   std::vector<grpc::Status> status(kCancelled);
   std::vector<std::thread> calls;
-  Client c1(socket(1));
   for (int i = 0; i < kCancelled; ++i) ctxs.push_back(std::make_unique<grpc::ClientContext>());
   for (int i = 0; i < kCancelled; ++i)
     calls.emplace_back([&, i] {
