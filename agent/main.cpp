@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <limits>
 #include <cstdio>
 #include <iostream>
 
@@ -13,6 +14,7 @@
 #include "config/config_loader.hpp"
 #include "util/args.hpp"
 #include "util/event_loop.hpp"
+#include "util/fd_limit.hpp"
 #include "util/guarded_main.hpp"
 #include "util/probe_socket.hpp"
 #include "util/log.hpp"
@@ -36,10 +38,18 @@ Flags:
                            (default /usr/lib/kubeaccel/backends)
   --max-message-bytes N    largest request or response (default 67108864, 64 MiB)
   --max-queued N           requests queued per slot before RESOURCE_EXHAUSTED (default 256)
+  --max-connections N      connections open at once per slot; more are closed (default 64)
+  --max-streams N          ModelStreamInfer streams open at once per slot (default 16)
+  --max-stream-backlog N   a stream's requests in flight plus answers not yet read by
+                           its client; beyond, the agent stops reading it (default 8)
+  --max-inflight-bytes N   bytes of requests a slot may have taken and not yet answered;
+                           beyond, RESOURCE_EXHAUSTED (default 268435456, 256 MiB)
+  --max-regions N          shared-memory regions per slot (default 64)
+  --max-region-bytes N     shared-memory bytes registered per slot (default 1073741824)
   --metrics-address A      serve Prometheus metrics on A (off by default)
   --log-level L            trace, debug, info, warn, error (default info)
   --probe                  ask the agent running for --agent-dir whether it is healthy
-                           (every slot socket served); exit 0 if so (exec probes)
+                           (every slot served answers a new connection); exit 0 if so
   --help, --version
 
 Exit status: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on bad usage or config.
@@ -63,7 +73,8 @@ int main(int argc, char** argv) {
   blockTerminationSignals();  // before any thread starts
   return guardedMain("kubeaccel-agent", [&]() -> int {
     Args args(argc, argv, 1,
-              {"config", "agent-dir", "models", "backend-dir", "max-message-bytes", "max-queued", "metrics-address", "log-level"},
+              {"config", "agent-dir", "models", "backend-dir", "max-message-bytes", "max-queued", "max-connections", "max-streams",
+               "max-stream-backlog", "max-inflight-bytes", "max-regions", "max-region-bytes", "metrics-address", "log-level"},
               {"help", "version", "probe"});
     if (args.has("help")) {
       std::cout << kHelp;
@@ -89,6 +100,21 @@ int main(int argc, char** argv) {
     opts.backendDir = args.get("backend-dir", opts.backendDir);
     opts.maxMessageBytes = static_cast<int>(positive(args, "max-message-bytes", opts.maxMessageBytes, 1L << 30));
     opts.maxQueued = static_cast<size_t>(positive(args, "max-queued", static_cast<long>(opts.maxQueued), 1000000));
+    opts.maxConnections =
+        static_cast<size_t>(positive(args, "max-connections", static_cast<long>(opts.maxConnections), 1000000));
+    opts.maxStreams = static_cast<size_t>(positive(args, "max-streams", static_cast<long>(opts.maxStreams), 100000));
+    opts.maxStreamBacklog =
+        static_cast<size_t>(positive(args, "max-stream-backlog", static_cast<long>(opts.maxStreamBacklog), 100000));
+    opts.maxInflightBytes = static_cast<uint64_t>(positive(
+        args, "max-inflight-bytes", static_cast<long>(opts.maxInflightBytes), std::numeric_limits<long>::max()));
+    opts.maxRegions = static_cast<size_t>(positive(args, "max-regions", static_cast<long>(opts.maxRegions), 100000));
+    opts.maxRegionBytes = static_cast<uint64_t>(
+        positive(args, "max-region-bytes", static_cast<long>(opts.maxRegionBytes), std::numeric_limits<long>::max()));
+    // A soft limit of 1024 (a common container default) is soon reached by
+    // connections: take what the hard limit allows.
+    FdLimit before;
+    FdLimit now = raiseFdLimit(&before);
+    spdlog::info("open-file limit: soft {} (was {}), hard {}", now.soft, before.soft, now.hard);
     agent::AgentMetrics metrics;
     auto metricsServer = metrics::serveMetricsFlag(args.get("metrics-address"), metrics.registry());
     if (metricsServer)

@@ -619,8 +619,12 @@ grpc::Status RequestLoop::prepare() {
   static std::atomic<unsigned> counter{0};
   region_ = "kubeaccel-bench-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
   std::string key = region_ + ".shm";
-  std::string file = (fs::path(socketPath_).parent_path() / key).string();
-  fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  std::string file = (fs::path(socketPath_).parent_path() / "shm" / key).string();
+  fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  // The agent runs as uid 0 without CAP_DAC_OVERRIDE, so it opens the file
+  // read-write only through its "other" bits: 0666, past the umask. Only
+  // this pod has shm/ mounted; node users cannot reach it.
+  if (fd_ >= 0) ::fchmod(fd_, 0666);
   if (fd_ < 0)
     return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cannot create " + file + ": " + std::strerror(errno));
   file_ = file;

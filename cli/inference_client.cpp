@@ -1,6 +1,7 @@
 #include "inference_client.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -118,8 +119,12 @@ grpc::Status InferenceClient::inferShm(const std::string& model, const inference
   for (size_t b : outBytes) total += b;
 
   std::string key = "kubeaccel-infer-" + std::to_string(::getpid()) + ".shm";
-  std::string file = std::filesystem::path(socketPath_).parent_path() / key;
-  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  std::string file = std::filesystem::path(socketPath_).parent_path() / "shm" / key;
+  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  // The agent runs as uid 0 without CAP_DAC_OVERRIDE, so it opens the file
+  // read-write only through its "other" bits: 0666, past the umask. Only
+  // this pod has shm/ mounted; node users cannot reach it.
+  if (fd >= 0) ::fchmod(fd, 0666);
   if (fd < 0) return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "cannot create " + file + ": " + std::strerror(errno));
   struct Cleanup {
     std::string file;

@@ -8,6 +8,7 @@
 #include "demo_command.hpp"
 #include "devices_command.hpp"
 #include "infer_command.hpp"
+#include "models_command.hpp"
 #include "util/args.hpp"
 #include "util/guarded_main.hpp"
 
@@ -19,6 +20,8 @@ Commands:
   devices   what discovery sees on this node and how it would be advertised
   infer     one inference through a slot's socket (KServe v2 over gRPC)
   bench     load-test a model through a slot's socket: latency and images/s per batch size
+  models    the model repository through the agent's admin socket: list, load,
+            unload, statistics for the whole node
   demo      the whole flow on simulated accelerators: discovery, registration
             with a local kubelet stand-in, allocation of a slot to a pod,
             inference through the agent
@@ -37,6 +40,7 @@ int main(int argc, char** argv) {
     if (cmd == "demo") return demoCommand(argc, argv);
     if (cmd == "infer") return inferCommand(argc, argv);
     if (cmd == "bench") return benchCommand(argc, argv);
+    if (cmd == "models") return modelsCommand(argc, argv);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::cout << kHelp;
       return kExitOk;

@@ -51,10 +51,19 @@ v1beta1::ContainerAllocateResponse containerAllocation(const DeviceClass& cls,
   std::vector<std::string> sockets;
   for (size_t i = 0; i < devices.size(); ++i) {
     std::string inside = i == 0 ? kSlotMountPath : std::string(kSlotMountPath) + "-" + std::to_string(i);
+    // Read-only: the socket's directory is the agent's, and a pod running as
+    // root in its container must not delete or replace the socket (a
+    // read-only mount holds even against root). The pod writes its
+    // shared-memory files only in shm/, mounted read-write over it.
+    std::string host = slotDirectory(paths.agentDir, cls.name, *devices[i]);
     auto* m = resp.add_mounts();
-    m->set_host_path(slotDirectory(paths.agentDir, cls.name, *devices[i]));
+    m->set_host_path(host);
     m->set_container_path(inside);
-    m->set_read_only(false);  // shared-memory region files are written there
+    m->set_read_only(true);
+    auto* shm = resp.add_mounts();
+    shm->set_host_path(host + "/shm");
+    shm->set_container_path(inside + "/shm");
+    shm->set_read_only(false);
     sockets.push_back("unix://" + inside + "/inference.sock");
   }
   env["KUBEACCEL_INFERENCE_SOCKET"] = sockets.front();

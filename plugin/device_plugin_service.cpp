@@ -1,4 +1,5 @@
 #include "device_plugin_service.hpp"
+#include "slot_handover.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -206,6 +207,20 @@ grpc::Status DevicePluginService::allocate(const v1beta1::AllocateRequest& req, 
       }
       devices.push_back(it->second);
     }
+    // Each slot starts empty for its new pod: the agent removes what the
+    // last pod left before the kubelet starts the container. A slot that
+    // cannot be emptied is not handed over.
+    if (cls_.mode == Mode::Agent)
+      for (const auto* d : devices) {
+        grpc::Status s = handOverSlot(paths_.agentDir, cls_.name, d->physicalId, d->slot);
+        if (!s.ok()) {
+          spdlog::error("{}: refused Allocate of {}: the agent could not empty the slot: {}", resource_, d->id,
+                        s.error_message());
+          return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                              where + ": slot '" + d->id + "' could not be emptied for the new pod: " +
+                                  s.error_message());
+        }
+      }
     AllocationPaths paths = paths_;
     if (!cdiReady_ || !cdiReady_->load()) paths.cdiKind.clear();
     *resp.add_container_responses() = containerAllocation(cls_, devices, paths);

@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "server/infer_request.hpp"
+#include "server/slot_dir.hpp"
+#include "server/statistics_reply.hpp"
 #include "server/wire.hpp"
 
 namespace kubeaccel::agent {
@@ -29,14 +31,9 @@ InferJob::Clock::time_point steadyDeadline(const grpc::CallbackServerContext* ct
   return InferJob::Clock::now() + std::chrono::duration_cast<InferJob::Clock::duration>(left);
 }
 
-void fill(inference::StatisticDuration* d, const Duration& s) {
-  d->set_count(s.count);
-  d->set_ns(s.ns);
-}
-
 }  // namespace
 
-InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(ctx_.slotDir) {
+InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(slotShmDir(ctx_.slotDir), ctx_.maxRegions, ctx_.maxRegionBytes) {
   lastReady_ = serverReady();
 }
 
@@ -117,11 +114,27 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
   auto start = InferJob::Clock::now();
   std::shared_ptr<const ServedModel> model;
   if (Status s = findModel(req.model_name(), req.model_version(), &model); !s.ok()) return done(s);
+  auto mine = slotStats(model->name);
   auto failed = [&](const Status& s) {
     model->stats->recordFailure(InferJob::Clock::now() - start);
+    mine->recordFailure(InferJob::Clock::now() - start);
     if (ctx_.observer) ctx_.observer(model->name, s.error_code(), InferJob::Clock::now() - start, {});
     done(s);
   };
+  // Bytes in flight: a request's bytes stay in memory until it is answered,
+  // so a slot may hold at most --max-inflight-bytes of them at once (a single
+  // request is always let in; --max-message-bytes bounds it).
+  const uint64_t bytes = req.ByteSizeLong();
+  const uint64_t total = inflightBytes_.fetch_add(bytes) + bytes;
+  if (total > bytes && total > ctx_.maxInflightBytes) {
+    inflightBytes_ -= bytes;
+    return failed(Status(StatusCode::RESOURCE_EXHAUSTED,
+                         "slot " + ctx_.slotId() + " has " + std::to_string(total - bytes) +
+                             " bytes of requests in flight; this one's " + std::to_string(bytes) +
+                             " would pass the limit of " + std::to_string(ctx_.maxInflightBytes) +
+                             " (the agent's --max-inflight-bytes)"));
+  }
+  std::shared_ptr<void> inflight(nullptr, [this, bytes](void*) { inflightBytes_ -= bytes; });
   auto prepared = std::make_shared<PreparedInfer>();
   if (Status s = prepareInfer(req, *model, shm_, prepared.get()); !s.ok()) return failed(s);
   InferJob job;
@@ -131,8 +144,9 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
   job.rows = prepared->rows;
   job.deadline = deadline;
   job.cancelled = cancelled;
-  job.done = [this, &req, resp, prepared, model, start, done, cancelled](Status s, std::vector<OutputTensor> outputs,
+  job.done = [this, &req, resp, prepared, model, mine, inflight, start, done, cancelled](Status s, std::vector<OutputTensor> outputs,
                                                                           const JobTiming& timing) {
+    const bool ran = s.ok() && timing.batchSize > 0;  // the run itself succeeded (as the device counts it)
     if (s.ok()) s = buildInferResponse(req, *model, *prepared, outputs, resp);
     for (const auto& v : prepared->shmInputs)
       if (s.ok() && ShmRegistry::truncated(v))
@@ -153,12 +167,17 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
     if (s.ok() && cancelled && cancelled())
       s = Status(StatusCode::CANCELLED, "the client cancelled the request while it ran");
     auto total = InferJob::Clock::now() - start;
-    if (s.ok())
-      model->stats->recordSuccess(total, timing.queue, static_cast<uint64_t>(prepared->rows));
-    else if (s.error_code() == StatusCode::CANCELLED)
-      model->stats->recordCancelled(total);
-    else
-      model->stats->recordFailure(total);
+    // The device's figures, and the slot's own: the runs its requests took
+    // part in (a batch shared with other slots counts for each).
+    if (ran) mine->recordExecution(static_cast<uint64_t>(timing.batchSize), timing.compute);
+    for (agent::ModelStatistics* st : {model->stats.get(), mine.get()}) {
+      if (s.ok())
+        st->recordSuccess(total, timing.queue, static_cast<uint64_t>(prepared->rows));
+      else if (s.error_code() == StatusCode::CANCELLED)
+        st->recordCancelled(total);
+      else
+        st->recordFailure(total);
+    }
     if (ctx_.observer) ctx_.observer(model->name, s.error_code(), total, timing);
     done(s);
   };
@@ -245,16 +264,19 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
     Pending* p = incoming_.release();
     if (Status s = decodeMessage(p->in, &p->req); !s.ok()) {
       p->resp.set_error_message(s.error_message());
-      {
-        std::lock_guard lock(mu_);
-        answer(p);
-      }
-      return read();
+      std::lock_guard lock(mu_);
+      answer(p);
+      readPaused_ = overBacklog();
+      if (!readPaused_) read();
+      return;
     }
     p->in.Clear();
+    bool readMore;
     {
       std::lock_guard lock(mu_);
       ++inFlight_;
+      readMore = !overBacklog();
+      readPaused_ = !readMore;
     }
     // The stream lives until its last request is answered, so ctx_ outlives the job.
     svc_.infer(p->req, p->resp.mutable_infer_response(), steadyDeadline(ctx_), [ctx = ctx_] { return ctx->IsCancelled(); },
@@ -273,7 +295,20 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
       --inFlight_;
       answer(p);
     });
-    read();
+    // Backpressure: a client that does not read its answers stops being
+    // read from (gRPC's flow control then stops it sending), rather than
+    // growing the agent's write queue without bound.
+    if (readMore) read();
+  }
+
+  // Requests in flight plus answers not yet written reach the bound (mu_ held).
+  bool overBacklog() const { return inFlight_ + writes_.size() >= svc_.ctx_.maxStreamBacklog; }
+  // Reads again once the backlog fell under the bound (mu_ held).
+  void maybeResume() {
+    if (readPaused_ && !readsDone_ && !overBacklog()) {
+      readPaused_ = false;
+      read();
+    }
   }
 
   void writeNext() {
@@ -286,6 +321,7 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
     std::lock_guard lock(mu_);
     writing_ = false;
     writes_.pop_front();
+    maybeResume();
     writeNext();
   }
 
@@ -314,11 +350,25 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
   std::deque<std::unique_ptr<Pending>> writes_;
   int inFlight_ = 0;
   bool readsDone_ = false, writing_ = false, finished_ = false;
+  bool readPaused_ = false;  // not reading: the backlog is full
 };
 
 void InferenceService::closeStreams() {
   std::lock_guard lock(streamsMu_);
   for (Stream* s : streams_) s->close();
+}
+
+size_t InferenceService::handOver() {
+  size_t regions = shm_.size();
+  shm_.unregisterRegion("");
+  {
+    std::lock_guard lock(statsMu_);
+    stats_.clear();
+  }
+  std::lock_guard lock(streamsMu_);
+  for (Stream* s : streams_)
+    if (!s->healthWatch()) s->close();
+  return regions;
 }
 
 void InferenceService::readinessMayHaveChanged() {
@@ -330,51 +380,48 @@ void InferenceService::readinessMayHaveChanged() {
     if (s->healthWatch()) s->close();
 }
 
+namespace {
+// A stream refused at once, with the reason.
+class RefusedStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
+ public:
+  explicit RefusedStream(const Status& s) { Finish(s); }
+  void OnDone() override { delete this; }
+};
+}  // namespace
+
 grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* InferenceService::ModelStreamInfer(Ctx* ctx) {
+  // The plugin's health watch is never refused: a tenant's streams must not
+  // make its slot look dead.
+  bool healthWatch = ctx->client_metadata().count(kHealthWatchMetadata) > 0;
+  size_t open = 0;
+  {
+    std::lock_guard lock(streamsMu_);
+    for (Stream* st : streams_) open += st->healthWatch() ? 0 : 1;
+  }
+  if (!healthWatch && open >= ctx_.maxStreams)
+    return new RefusedStream(Status(StatusCode::RESOURCE_EXHAUSTED,
+                                    "slot " + ctx_.slotId() + " has " + std::to_string(open) +
+                                        " ModelStreamInfer streams open, the limit (the agent's --max-streams)"));
   return new Stream(*this, ctx);
 }
 
+// A slot's own figures: what its tenant asked for, not its neighbours'
+// (those are on the admin socket, summed over the device).
 grpc::ServerUnaryReactor* InferenceService::ModelStatistics(Ctx* ctx, const inference::ModelStatisticsRequest* req,
                                                             inference::ModelStatisticsResponse* resp) {
-  for (const auto& e : ctx_.repository->index()) {
-    if (!req->name().empty() && e.name != req->name()) continue;
-    // Figures are kept per model; they belong to the version served (or last served).
-    if (!req->version().empty() && req->version() != std::to_string(e.version)) {
-      if (req->name().empty()) continue;
-      return finish(ctx, Status(StatusCode::NOT_FOUND, "model '" + e.name + "' version " + req->version() +
-                                                           " does not exist" +
-                                                           (e.version > 0 ? " (version " + std::to_string(e.version) +
-                                                                                " is)"
-                                                                          : "")));
-    }
-    auto stats = ctx_.repository->statistics(e.name);
-    if (!stats) continue;
-    auto snap = stats->snapshot();
-    auto* m = resp->add_model_stats();
-    m->set_name(e.name);
-    m->set_version(std::to_string(e.version));
-    m->set_last_inference(snap.lastInferenceMs);
-    m->set_inference_count(snap.inferenceCount);
-    m->set_execution_count(snap.executionCount);
-    auto* is = m->mutable_inference_stats();
-    fill(is->mutable_success(), snap.success);
-    // The protocol has no field for cancelled requests; they are failures
-    // (never successes) there, and apart in the agent's metrics.
-    Duration failed = snap.fail;
-    failed.count += snap.cancelled.count;
-    failed.ns += snap.cancelled.ns;
-    fill(is->mutable_fail(), failed);
-    fill(is->mutable_queue(), snap.queue);
-    fill(is->mutable_compute_infer(), snap.computeInfer);
-    for (const auto& [size, d] : snap.batches) {
-      auto* b = m->add_batch_stats();
-      b->set_batch_size(size);
-      fill(b->mutable_compute_infer(), d);
-    }
-  }
-  if (!req->name().empty() && resp->model_stats_size() == 0)
-    return finish(ctx, Status(StatusCode::NOT_FOUND, "model '" + req->name() + "' is not in the repository"));
-  return finish(ctx, Status::OK);
+  return finish(ctx, statisticsReply(*req, ctx_.repository->index(),
+                                     [this](const std::string& name) -> std::optional<ModelStatisticsSnapshot> {
+                                       if (!ctx_.repository->statistics(name)) return std::nullopt;
+                                       return slotStats(name)->snapshot();
+                                     },
+                                     resp));
+}
+
+std::shared_ptr<ModelStatistics> InferenceService::slotStats(const std::string& model) {
+  std::lock_guard lock(statsMu_);
+  auto& s = stats_[model];
+  if (!s) s = std::make_shared<agent::ModelStatistics>();
+  return s;
 }
 
 grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(Ctx* ctx, const inference::RepositoryIndexRequest* req,
@@ -390,33 +437,17 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(Ctx* ctx, const infe
   return finish(ctx, Status::OK);
 }
 
-grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(Ctx* ctx,
-                                                                const inference::RepositoryModelLoadRequest* req,
+// Repository changes affect every tenant of the device: they are an admin
+// operation, on the admin socket (admin_service.cpp), never on a slot's.
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(Ctx* ctx, const inference::RepositoryModelLoadRequest*,
                                                                 inference::RepositoryModelLoadResponse*) {
-  // The name must be one the file system reads as written: a name with a NUL
-  // or a '/' would reach another folder and leave an entry every pod sees.
-  if (!ModelRepository::validName(req->model_name()))
-    return finish(ctx, Status(StatusCode::INVALID_ARGUMENT, ModelRepository::nameRule(req->model_name())));
-  auto* reactor = ctx->DefaultReactor();
-  // Loading takes a while: off the gRPC thread.
-  std::thread([this, reactor, name = req->model_name()] {
-    ModelIndexEntry e = ctx_.repository->load(name);
-    if (e.reason == "not found" && e.state.empty())
-      reactor->Finish(Status(StatusCode::NOT_FOUND, "no model folder '" + name + "' in the repository"));
-    else if (e.state != "READY")
-      reactor->Finish(Status(StatusCode::INVALID_ARGUMENT, "model '" + name + "' failed to load: " + e.reason));
-    else
-      reactor->Finish(Status::OK);
-  }).detach();
-  return reactor;
+  return finish(ctx, Status(StatusCode::PERMISSION_DENIED, kAdminOnly));
 }
 
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(Ctx* ctx,
-                                                                  const inference::RepositoryModelUnloadRequest* req,
+                                                                  const inference::RepositoryModelUnloadRequest*,
                                                                   inference::RepositoryModelUnloadResponse*) {
-  if (!ctx_.repository->unload(req->model_name()))
-    return finish(ctx, Status(StatusCode::NOT_FOUND, "model '" + req->model_name() + "' is not in the repository"));
-  return finish(ctx, Status::OK);
+  return finish(ctx, Status(StatusCode::PERMISSION_DENIED, kAdminOnly));
 }
 
 grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryStatus(

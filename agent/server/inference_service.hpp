@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <mutex>
+#include <map>
 #include <set>
 
 #include "inference/grpc_service.grpc.pb.h"
@@ -35,11 +36,20 @@ class InferenceService final : public InferenceServiceBase {
   // served, i.e. this slot can serve an inference (KServe v2: "ready to
   // receive and process inference requests").
   bool serverReady() const;
+  // The slot changes hands: drops every shared-memory region and the slot's
+  // statistics, and ends the last pod's streams (not the plugin's health
+  // watches). Returns how many regions were dropped.
+  size_t handOver();
+
   // Call after the repository changed: when ServerReady's answer changed,
   // the plugin's health watches on this slot (ModelStreamInfer streams with
   // kHealthWatchMetadata) are ended, so the plugin asks ServerReady again.
   void readinessMayHaveChanged();
   static constexpr const char* kHealthWatchMetadata = "kubeaccel-health-watch";
+  // What a slot answers to RepositoryModelLoad and RepositoryModelUnload.
+  static constexpr const char* kAdminOnly =
+      "repository changes are an admin operation: they are refused on a slot's socket; use the agent's admin "
+      "socket, <agent-dir>/admin.sock (kubeaccel models load|unload NAME)";
 
   using Ctx = grpc::CallbackServerContext;
   using Reactor = grpc::ServerUnaryReactor;
@@ -81,8 +91,14 @@ class InferenceService final : public InferenceServiceBase {
              InferJob::Clock::time_point deadline, std::function<bool()> cancelled,
              std::function<void(grpc::Status)> done);
 
+  // This slot's figures for `model` (ModelStatistics on the slot).
+  std::shared_ptr<agent::ModelStatistics> slotStats(const std::string& model);
+
   SlotContext ctx_;
   ShmRegistry shm_;
+  std::mutex statsMu_;
+  std::map<std::string, std::shared_ptr<agent::ModelStatistics>> stats_;
+  std::atomic<uint64_t> inflightBytes_{0};  // requests taken and not yet answered
   std::mutex streamsMu_;
   std::set<Stream*> streams_;
   std::atomic<bool> lastReady_{false};

@@ -27,6 +27,12 @@ struct SlotContext {
   DeviceScheduler* scheduler = nullptr;
   InferObserver observer;
   int maxMessageBytes = 64 << 20;  // the slot server's limit, for answers too
+  // Per-tenant bounds (docs/operations.md, "Per-tenant bounds").
+  size_t maxStreams = 16;           // ModelStreamInfer streams open at once
+  size_t maxStreamBacklog = 8;      // a stream's requests in flight plus answers not yet written
+  uint64_t maxInflightBytes = 256 << 20;  // request bytes taken and not yet answered
+  size_t maxRegions = ShmRegistry::kMaxRegions;
+  uint64_t maxRegionBytes = ShmRegistry::kMaxMappedBytes;
 
   bool ready() const { return unavailableReason.empty(); }
   std::string slotId() const { return deviceId + "-s" + std::to_string(slot); }

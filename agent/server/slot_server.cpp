@@ -1,4 +1,6 @@
 #include "server/slot_server.hpp"
+#include "server/slot_dir.hpp"
+#include "server/slot_listener.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,33 +16,35 @@
 
 namespace kubeaccel::agent {
 
-SlotServer::SlotServer(SlotContext ctx, int maxMessageBytes) : socket_(ctx.slotDir + "/inference.sock") {
-  std::error_code ec;
-  std::filesystem::create_directories(ctx.slotDir, ec);
-  if (ec) throw std::runtime_error("cannot create " + ctx.slotDir + ": " + ec.message());
-  if (::chmod(ctx.slotDir.c_str(), 0777) != 0)
-    throw std::runtime_error("cannot chmod " + ctx.slotDir + ": " + std::strerror(errno));
-  ::unlink(socket_.c_str());  // left by an agent that did not stop cleanly
+SlotServer::SlotServer(SlotContext ctx, int maxMessageBytes, size_t maxConnections)
+    : socket_(ctx.slotDir + "/inference.sock") {
+  prepareSlotDir(ctx.slotDir);  // the socket's name is free after this
+  std::string slotId = ctx.slotId();
   service_ = std::make_unique<InferenceService>(std::move(ctx));
+  // No listening port: the SlotListener accepts and hands connections over.
   grpc::ServerBuilder builder;
-  builder.AddListeningPort("unix:" + socket_, grpc::InsecureServerCredentials());
   builder.SetMaxReceiveMessageSize(maxMessageBytes);
   builder.SetMaxSendMessageSize(maxMessageBytes);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
-  if (!server_) throw std::runtime_error("cannot serve on " + socket_);
-  // Any container user may connect: only the pod that owns the slot has it mounted.
-  ::chmod(socket_.c_str(), 0666);
+  if (!server_) throw std::runtime_error("cannot start the gRPC server of " + socket_);
+  try {
+    listener_ = std::make_unique<SlotListener>(socket_, slotId, server_.get(), maxConnections);
+  } catch (...) {
+    server_->Shutdown();
+    server_->Wait();
+    throw;
+  }
 }
 
 SlotServer::~SlotServer() { shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2)); }
 
 void SlotServer::shutdown(std::chrono::system_clock::time_point deadline) {
   std::call_once(shutdownOnce_, [&] {
+    listener_.reset();  // no new connections; the socket file goes
     service_->closeStreams();
     server_->Shutdown(deadline);
     server_->Wait();
-    ::unlink(socket_.c_str());
   });
 }
 

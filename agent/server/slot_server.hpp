@@ -9,15 +9,17 @@
 #include <grpcpp/server.h>
 
 #include "server/inference_service.hpp"
+#include "server/slot_listener.hpp"
 
 namespace kubeaccel::agent {
 
 class SlotServer {
  public:
-  // Creates the slot directory (0777: the pod's user, whoever it is, writes
-  // shared-memory files there) and serves a fresh socket (0666) in it.
-  // Throws std::runtime_error when it cannot.
-  SlotServer(SlotContext ctx, int maxMessageBytes);
+  // Lays out the slot directory (slot_dir.hpp: the tenant writes only in
+  // shm/) and serves a fresh socket (0666) in it. Throws std::runtime_error
+  // naming the path and the reason when it cannot.
+  // At most `maxConnections` tenant connections at a time (SlotListener).
+  SlotServer(SlotContext ctx, int maxMessageBytes, size_t maxConnections);
   // Stops serving and removes the socket, but keeps the directory: a running
   // pod has it mounted, and must find the next socket in the same place.
   ~SlotServer();
@@ -36,6 +38,7 @@ class SlotServer {
   std::string socket_;
   std::unique_ptr<InferenceService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<SlotListener> listener_;
   std::once_flag shutdownOnce_;
 };
 

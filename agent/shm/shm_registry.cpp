@@ -105,7 +105,8 @@ struct ShmRegistry::Mapping {
   Mapping& operator=(const Mapping&) = delete;
 };
 
-ShmRegistry::ShmRegistry(std::string slotDir) : slotDir_(std::move(slotDir)) {}
+ShmRegistry::ShmRegistry(std::string slotDir, size_t maxRegions, uint64_t maxBytes)
+    : slotDir_(std::move(slotDir)), maxRegions_(maxRegions), maxBytes_(maxBytes) {}
 
 ShmRegistry::~ShmRegistry() = default;
 
@@ -193,15 +194,15 @@ grpc::Status ShmRegistry::registerRegion(const std::string& name, const std::str
     if (regions_.count(name) != 0)
       return {grpc::StatusCode::ALREADY_EXISTS,
               "shared memory region " + quote(name) + " is already registered; unregister it first"};
-    if (regions_.size() >= kMaxRegions)
+    if (regions_.size() >= maxRegions_)
       return {grpc::StatusCode::RESOURCE_EXHAUSTED,
-              "shared memory region " + quote(name) + ": at most " + std::to_string(kMaxRegions) +
-                  " regions may be registered per slot"};
-    if (mapped && byteSize > kMaxMappedBytes - mappedBytes_)
+              "shared memory region " + quote(name) + ": at most " + std::to_string(maxRegions_) +
+                  " regions may be registered per slot (the agent's --max-regions)"};
+    if (mapped && byteSize > maxBytes_ - mappedBytes_)
       return {grpc::StatusCode::RESOURCE_EXHAUSTED,
               "shared memory region " + quote(name) + ": byte_size " + std::to_string(byteSize) +
-                  " would exceed the slot's limit of " + std::to_string(kMaxMappedBytes) + " registered bytes (" +
-                  std::to_string(mappedBytes_) + " in use)"};
+                  " would exceed the slot's limit of " + std::to_string(maxBytes_) + " registered bytes (" +
+                  std::to_string(mappedBytes_) + " in use; the agent's --max-region-bytes)"};
     return grpc::Status::OK;
   };
   {

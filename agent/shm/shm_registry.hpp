@@ -55,7 +55,9 @@ struct ShmView {
 // The system shared memory regions of one slot. Thread-safe.
 class ShmRegistry {
  public:
-  explicit ShmRegistry(std::string slotDir);
+  // At most `maxRegions` regions and `maxBytes` registered bytes in all
+  // (RESOURCE_EXHAUSTED beyond, naming the agent's flag).
+  explicit ShmRegistry(std::string slotDir, size_t maxRegions = kMaxRegions, uint64_t maxBytes = kMaxMappedBytes);
   ~ShmRegistry();
   ShmRegistry(const ShmRegistry&) = delete;
   ShmRegistry& operator=(const ShmRegistry&) = delete;
@@ -79,10 +81,11 @@ class ShmRegistry {
   // replaced by zeros: check after using a view to fail the request rather than answer from zeros.
   static bool truncated(const ShmView& v);
 
-  // Caps: at most kMaxRegions regions per slot (RESOURCE_EXHAUSTED beyond) so a client can't exhaust the agent.
+  // Default caps (the agent's --max-regions and --max-region-bytes): regions
+  // per slot, and registered bytes per slot (address space and, since the
+  // agent writes outputs there, disk: a sparse file can be huge).
   static constexpr size_t kMaxRegions = 64;
-  // At most this many registered bytes per slot (address space: a sparse file can be huge).
-  static constexpr uint64_t kMaxMappedBytes = uint64_t{64} << 30;
+  static constexpr uint64_t kMaxMappedBytes = uint64_t{1} << 30;
   // Region names longer than this are refused (INVALID_ARGUMENT).
   static constexpr size_t kMaxNameBytes = 256;
 
@@ -97,6 +100,8 @@ class ShmRegistry {
   grpc::Status openAndMap(const std::string& key, uint64_t offset, uint64_t byteSize, Region* out) const;
 
   const std::string slotDir_;
+  const size_t maxRegions_;
+  const uint64_t maxBytes_;
   mutable std::mutex mu_;
   std::map<std::string, Region> regions_;
   uint64_t mappedBytes_ = 0;

@@ -290,13 +290,17 @@ void expectSoftmaxOutput(const Result& r, const std::string& what) {
 }
 
 // 1. Agent mode: an NCS2 slot served by the agent, reached from a locked-down
-// container through the one mount the AllocateResponse gives it.
+// container through the mounts the AllocateResponse gives it.
 TEST_F(E2eTest, AgentModeContainerInfersThroughItsSlotMountOnly) {
   v1beta1::AllocateResponse resp;
   ASSERT_NO_FATAL_FAILURE(allocateNcs2Slot(ncs2OnCpu(), "usb-1-3-s1", &resp));
   const auto& c = resp.container_responses(0);
   ASSERT_EQ(c.devices_size(), 0) << "an agent-mode pod gets no device node";
-  ASSERT_EQ(c.mounts_size(), 1);
+  // The slot directory read-only (the tenant cannot touch its socket) and
+  // its shm/ read-write over it (issue 10, section 1).
+  ASSERT_EQ(c.mounts_size(), 2);
+  EXPECT_TRUE(c.mounts(0).read_only());
+  EXPECT_FALSE(c.mounts(1).read_only());
   std::vector<std::string> flags = allocationFlags(c);
   std::cout << "[e2e] flags from the AllocateResponse: " << joined(flags) << "\n";
 

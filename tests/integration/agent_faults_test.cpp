@@ -105,7 +105,7 @@ TEST_F(AgentFaultTest, DynamicBatchingJoinsOnlyEqualShapes) {
   Client s0(socket(0)), s1(socket(1));
   Client* clients[] = {&s0, &s1};
   for (Client* cl : clients) cl->inferFloats("relu", "x", {1, 1}, {1.f});
-  auto before = Client(socket(0)).statistics("relu");
+  auto before = Client(adminSocket()).statistics("relu");  // the device's figures
 
   // Slot 2 keeps the one worker busy with SqueezeNet batch 32; meanwhile
   // slots 0 and 1 queue relu requests of mixed widths, in this order.
@@ -153,7 +153,7 @@ TEST_F(AgentFaultTest, DynamicBatchingJoinsOnlyEqualShapes) {
     EXPECT_LE(maxAbsDiff(replies[i], relu.run(shape, inputs[i])), kTolerance)
         << "got " << replies[i].size() << " values for " << inputs[i].size() << " inputs";
   }
-  auto after = Client(socket(0)).statistics("relu");
+  auto after = Client(adminSocket()).statistics("relu");
   std::string batches;
   for (const auto& b : after.batch_stats()) {
     uint64_t runs = b.compute_infer().count();
@@ -234,10 +234,16 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
     inference::ModelInferResponse resp;
     ASSERT_TRUE(Client(socket(1)).infer(one, &resp).ok());  // the worker's engine is made
   }
-  auto before = Client(socket(0)).statistics("squeezenet");
+  auto before = Client(adminSocket()).statistics("squeezenet");  // the device's figures
+  // Connected now, so that the calls to cancel reach the queue within the
+  // wait below even on a loaded machine (no connection set-up then).
+  Client c1(socket(1));
+  {
+    inference::ServerLiveResponse live;
+    ASSERT_TRUE(c1.ServerLive({}, &live).ok());
+  }
   // Batches of 32 keep the worker busy: 4 from slot 0, and 6 from slot 1
-  // queued ahead of its small requests (the slots are served in turn), long
-  // enough on a loaded machine for the small ones to reach the agent first.
+  // queued ahead of its small requests (the slots are served in turn).
   constexpr int kBusy = 10;
   auto big = inferRequest("squeezenet", "data", {32, 3, 224, 224}, bytesOf(randomFloats(32 * kSqueezeRow, 82)));
   std::vector<std::thread> busy;
@@ -255,7 +261,6 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
   std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
   std::vector<grpc::Status> status(kCancelled);
   std::vector<std::thread> calls;
-  Client c1(socket(1));
   for (int i = 0; i < kCancelled; ++i) ctxs.push_back(std::make_unique<grpc::ClientContext>());
   for (int i = 0; i < kCancelled; ++i)
     calls.emplace_back([&, i] {
@@ -276,7 +281,7 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
   auto later = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
   std::this_thread::sleep_for(100ms);  // the agent records after it answers
 
-  auto after = Client(socket(0)).statistics("squeezenet");
+  auto after = Client(adminSocket()).statistics("squeezenet");
   uint64_t success = after.inference_stats().success().count() - before.inference_stats().success().count();
   uint64_t rows = after.inference_count() - before.inference_count();
   uint64_t failed = after.inference_stats().fail().count() - before.inference_stats().fail().count();
@@ -293,7 +298,9 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
 // exits within a bound well under Kubernetes' 30 s grace; requests still
 // queued after the grace are answered UNAVAILABLE; no call is left hanging.
 TEST_F(AgentFaultTest, SigtermWithAFullQueueExitsWithinTheGrace) {
-  startAgent();
+  // 100 requests of 19 MB: past the default --max-inflight-bytes, which
+  // this test is not about.
+  startAgent({"--max-inflight-bytes", "4294967296"});
   auto req = inferRequest("squeezenet", "data", {32, 3, 224, 224}, bytesOf(randomFloats(32 * kSqueezeRow, 91)));
   constexpr int kQueued = 100;
   std::vector<std::unique_ptr<Client>> clients;
@@ -379,8 +386,8 @@ TEST_F(AgentFaultTest, StockClientSharedMemoryLayoutIsAccepted) {
   startAgent();
   Client c(socket(0));
   auto a = randomFloats(8, 101), b = randomFloats(8, 102);
-  ASSERT_NO_FATAL_FAILURE(shmRegion(c, slotDir(0), "ina", bytesOf(a)));
-  ASSERT_NO_FATAL_FAILURE(shmRegion(c, slotDir(0), "inb", bytesOf(b)));
+  ASSERT_NO_FATAL_FAILURE(shmRegion(c, shmDir(0), "ina", bytesOf(a)));
+  ASSERT_NO_FATAL_FAILURE(shmRegion(c, shmDir(0), "inb", bytesOf(b)));
   std::vector<float> sum(8), diff(8);
   for (int i = 0; i < 8; ++i) sum[i] = a[i] + b[i], diff[i] = a[i] - b[i];
   for (bool aInShm : {true, false}) {
@@ -434,7 +441,7 @@ TEST_F(AgentFaultTest, RawAndTypedContentsOnOneInputAreRefused) {
             std::string::npos)
       << s.error_message();
 
-  ASSERT_NO_FATAL_FAILURE(shmRegion(c, slotDir(0), "inx", bytesOf(x)));
+  ASSERT_NO_FATAL_FAILURE(shmRegion(c, shmDir(0), "inx", bytesOf(x)));
   inference::ModelInferRequest shmReq;
   shmReq.set_model_name("tiny");
   auto* in = shmReq.add_inputs();
@@ -485,9 +492,9 @@ TEST_F(ServerReadyTest, OnlyBrokenModelsIsNotReadyUntilOneLoads) {
   for (const char* m : {"squeezenet", "tiny", "relu", "pair", "loose"}) breakModel(m);
   startAgent();
   EXPECT_FALSE(serverReady());
-  // Fixed and loaded (through the other slot: one repository per device): ready.
+  // Fixed and loaded (through the admin socket): ready.
   std::ofstream(modelFile("tiny"), std::ios::trunc | std::ios::binary) << tiny;
-  Client c1(socket(1));
+  Client c1(adminSocket());
   inference::RepositoryModelLoadRequest load;
   load.set_model_name("tiny");
   inference::RepositoryModelLoadResponse loadResp;
@@ -537,7 +544,7 @@ TEST_F(AgentFaultTest, StatisticsCountOnlyWhatHappened) {
   // shared memory, the 1.28 MB output would come back in the message.
   {
     auto x = randomFloats(8 * 40000, 2);
-    std::ofstream(slotDir(0) + "/big.shm", std::ios::binary) << bytesOf(x);
+    std::ofstream(shmDir(0) + "/big.shm", std::ios::binary) << bytesOf(x);
     grpc::Status reg = c.registerRegion("big", "big.shm", 0, x.size() * 4);
     ASSERT_TRUE(reg.ok()) << reg.error_message();
     inference::ModelInferRequest req;
@@ -601,6 +608,7 @@ TEST_F(AgentFaultTest, AbandonedAnswerIsNotASuccess) {
 TEST_F(AgentFaultTest, UnsafeModelNamesAreRefusedAndAddNothing) {
   startAgent();
   Client c(socket(0));
+  Client admin(adminSocket());  // loads are an admin operation (issue 10)
   auto names = [&] {
     std::vector<std::string> out;
     for (const auto& [n, _] : c.index()) out.push_back(n);
@@ -616,7 +624,7 @@ TEST_F(AgentFaultTest, UnsafeModelNamesAreRefusedAndAddNothing) {
     inference::RepositoryModelLoadRequest req;
     req.set_model_name(name);
     inference::RepositoryModelLoadResponse resp;
-    grpc::Status s = c.RepositoryModelLoad(req, &resp);
+    grpc::Status s = admin.RepositoryModelLoad(req, &resp);
     EXPECT_EQ(codeName(s.error_code()), "INVALID_ARGUMENT") << "'" << name << "': " << s.error_message();
     EXPECT_NE(s.error_message().find("model name"), std::string::npos) << s.error_message();
   }
@@ -625,7 +633,7 @@ TEST_F(AgentFaultTest, UnsafeModelNamesAreRefusedAndAddNothing) {
   inference::RepositoryModelLoadRequest req;
   req.set_model_name("tiny");
   inference::RepositoryModelLoadResponse resp;
-  EXPECT_TRUE(c.RepositoryModelLoad(req, &resp).ok());
+  EXPECT_TRUE(admin.RepositoryModelLoad(req, &resp).ok());
 }
 
 // Section 11: an empty or whitespace-only config.json means the defaults.
@@ -648,9 +656,9 @@ TEST_F(AgentFaultTest, EmptyConfigJsonMeansTheDefaults) {
 TEST_F(AgentFaultTest, TruncatedSharedMemoryOutputFailsTheRequest) {
   startAgent();
   Client c(socket(0));
-  std::ofstream(slotDir(0) + "/out.shm", std::ios::binary) << std::string(4096, '\0');
+  std::ofstream(shmDir(0) + "/out.shm", std::ios::binary) << std::string(4096, '\0');
   ASSERT_TRUE(c.registerRegion("out", "out.shm", 0, 4096).ok());
-  ASSERT_EQ(::truncate((slotDir(0) + "/out.shm").c_str(), 0), 0);
+  ASSERT_EQ(::truncate((shmDir(0) + "/out.shm").c_str(), 0), 0);
   auto req = inferRequest("tiny", "x", {1, 4}, bytesOf(randomFloats(4, 5)));
   auto* o = req.add_outputs();
   o->set_name("y");

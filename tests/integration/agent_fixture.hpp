@@ -312,6 +312,11 @@ class AgentTest : public ::testing::Test {
   std::string logIfAny() const { return fs::exists(h.root() + "/agent.log") ? h.agentLog() : ""; }
   std::string deviceDir() const { return h.agentDir() + "/" + kClass + "/" + id_; }
   std::string slotDir(int k) const { return deviceDir() + "/s" + std::to_string(k); }
+  // Where the slot's pod writes its shared-memory files (the only part of the
+  // slot directory it may write).
+  std::string shmDir(int k) const { return slotDir(k) + "/shm"; }
+  // The agent's admin socket: repository changes, the node's figures.
+  std::string adminSocket() const { return h.agentDir() + "/admin.sock"; }
   std::string socket(int k) const { return h.slotSocket(kClass, id_, k); }
   std::string modelFile(const std::string& name) { return h.modelsDir() + "/" + name + "/1/model.onnx"; }
 

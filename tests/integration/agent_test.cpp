@@ -116,7 +116,7 @@ TEST_F(AgentTest, SharedMemoryGivesTheSameOutputsAsRaw) {
     // Layout: 100 bytes of padding, the input, then the output.
     const size_t inOff = 100, inBytes = inFloats * 4, outOff = inOff + inBytes, outBytes = k.outFloats * 4;
     const std::string key = "region-" + k.model + ".bin";
-    const std::string file = slotDir(1) + "/" + key;
+    const std::string file = shmDir(1) + "/" + key;
     {
       std::string contents(outOff + outBytes, '\xee');
       std::memcpy(contents.data() + inOff, data.data(), inBytes);
@@ -169,8 +169,8 @@ TEST_F(AgentTest, SharedMemoryKeysOutsideTheSlotDirectoryAreRefused) {
   const std::string deviceDir = this->deviceDir();
   std::ofstream(deviceDir + "/x") << std::string(4096, 'x');
   std::ofstream(h.root() + "/outside.bin") << std::string(4096, 'o');
-  fs::create_symlink(h.root() + "/outside.bin", slotDir(0) + "/abs-link");
-  fs::create_symlink("../x", slotDir(0) + "/rel-link");
+  fs::create_symlink(h.root() + "/outside.bin", shmDir(0) + "/abs-link");
+  fs::create_symlink("../../x", shmDir(0) + "/rel-link");
 
   for (const std::string key : {"../x", "/etc/passwd", "abs-link", "rel-link", "..", ".", ""}) {
     grpc::Status s = c.registerRegion("bad", key, 0, 16);
@@ -187,7 +187,7 @@ TEST_F(AgentTest, SharedMemoryKeysOutsideTheSlotDirectoryAreRefused) {
   std::string good(16 + 16, '\0');
   auto xin = randomFloats(4, 5);
   std::memcpy(good.data(), xin.data(), 16);
-  std::ofstream(slotDir(0) + "/good.bin", std::ios::binary) << good;
+  std::ofstream(shmDir(0) + "/good.bin", std::ios::binary) << good;
   grpc::Status s = c.registerRegion("good", "good.bin", 0, 32);
   ASSERT_TRUE(s.ok()) << codeName(s.error_code()) << " " << s.error_message();
   inference::ModelInferRequest req;
@@ -241,7 +241,7 @@ TEST_F(AgentTest, SharedMemoryKeysOutsideTheSlotDirectoryAreRefused) {
   }
   s = c.infer(withShm("good", 16, 12), &resp);
   ASSERT_TRUE(s.ok()) << codeName(s.error_code()) << " " << s.error_message();
-  std::ifstream f(slotDir(0) + "/good.bin", std::ios::binary);
+  std::ifstream f(shmDir(0) + "/good.bin", std::ios::binary);
   std::string back((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
   ASSERT_EQ(back.size(), 32u);
   std::vector<float> y(3);
@@ -440,7 +440,7 @@ TEST_F(AgentTest, RequestPastItsDeadlineFailsAndIsNotRun) {
   // ran (an inference no client got), or never reached the service. Most were
   // the first kind: the queue behind A is far longer than 5 ms.
   std::this_thread::sleep_for(200ms);  // late answers of abandoned calls land
-  auto st = c.statistics("squeezenet");
+  auto st = Client(adminSocket()).statistics("squeezenet");  // every slot's figures
   const int64_t answered = a.ok() + 2;  // + warm-up + the final request
   const int64_t ranForNobody = static_cast<int64_t>(st.inference_count()) - answered;
   const int64_t failed = static_cast<int64_t>(st.inference_stats().fail().count());
@@ -487,10 +487,12 @@ TEST_F(AgentTest, BrokenModelIsUnavailableWhileTheOthersServe) {
   // Fixed on disk, loaded on request: it serves (on the other slot too: one device, one repository).
   fs::copy_file(modelFile("tiny"), h.modelsDir() + "/broken/1/model.onnx", fs::copy_options::overwrite_existing);
   fs::copy_file(h.modelsDir() + "/tiny/config.json", h.modelsDir() + "/broken/config.json");
+  // Repository changes go through the admin socket (issue 10).
+  Client admin(adminSocket());
   inference::RepositoryModelLoadRequest load;
   load.set_model_name("broken");
   inference::RepositoryModelLoadResponse loadResp;
-  s = c.RepositoryModelLoad(load, &loadResp);
+  s = admin.RepositoryModelLoad(load, &loadResp);
   ASSERT_TRUE(s.ok()) << codeName(s.error_code()) << " " << s.error_message();
   EXPECT_EQ(c.index()["broken"].state(), "READY");
   EXPECT_LE(maxAbsDiff(c.inferFloats("broken", "x", {1, 4}, x), want), kTolerance);
@@ -499,13 +501,13 @@ TEST_F(AgentTest, BrokenModelIsUnavailableWhileTheOthersServe) {
 
   // Loading a folder that does not exist: NOT_FOUND.
   load.set_model_name("no-such-model");
-  EXPECT_EQ(codeName(c.RepositoryModelLoad(load, &loadResp).error_code()), "NOT_FOUND");
+  EXPECT_EQ(codeName(admin.RepositoryModelLoad(load, &loadResp).error_code()), "NOT_FOUND");
 
   // Unloaded: not ready, and inference is UNAVAILABLE; the others still serve.
   inference::RepositoryModelUnloadRequest unload;
   unload.set_model_name("tiny");
   inference::RepositoryModelUnloadResponse unloadResp;
-  ASSERT_TRUE(c.RepositoryModelUnload(unload, &unloadResp).ok());
+  ASSERT_TRUE(admin.RepositoryModelUnload(unload, &unloadResp).ok());
   inference::ModelReadyRequest rr;
   rr.set_name("tiny");
   inference::ModelReadyResponse rresp;
@@ -519,7 +521,7 @@ TEST_F(AgentTest, BrokenModelIsUnavailableWhileTheOthersServe) {
 
   // And loaded again, it serves again.
   load.set_model_name("tiny");
-  ASSERT_TRUE(c.RepositoryModelLoad(load, &loadResp).ok());
+  ASSERT_TRUE(admin.RepositoryModelLoad(load, &loadResp).ok());
   EXPECT_LE(maxAbsDiff(c1.inferFloats("tiny", "x", {1, 4}, x), want), kTolerance);
 }
 
@@ -603,7 +605,7 @@ TEST_F(AgentTest, DynamicBatchingMergesConcurrentRequests) {
     EXPECT_TRUE(results[i].ok()) << i << ": " << results[i].error_message();
     EXPECT_LE(maxAbsDiff(floatsOf(outputs[i]), want), kTolerance) << "request " << i;
   }
-  auto st = Client(socket(0)).statistics("squeezenet");
+  auto st = Client(adminSocket()).statistics("squeezenet");  // the device's figures, every slot's
   std::string batches;
   uint64_t largest = 0;
   for (const auto& b : st.batch_stats()) {
@@ -652,7 +654,8 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
       << id_;
   std::vector<std::string> classes;
   for (const auto& e : fs::directory_iterator(h.agentDir())) classes.push_back(e.path().filename().string());
-  EXPECT_EQ(classes, std::vector<std::string>{"movidius-ncs2"});
+  std::sort(classes.begin(), classes.end());
+  EXPECT_EQ(classes, (std::vector<std::string>{"admin.sock", "movidius-ncs2"}));
   const std::string idBefore = id_;
   struct stat dirSt[2] {};
   for (int k : {0, 1}) {
@@ -660,7 +663,10 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
     EXPECT_EQ(socket(k), h.agentDir() + "/movidius-ncs2/" + id_ + "/s" + std::to_string(k) + "/inference.sock");
     ASSERT_EQ(::stat(slotDir(k).c_str(), &dirSt[k]), 0);
     EXPECT_TRUE(S_ISDIR(dirSt[k].st_mode));
-    EXPECT_EQ(dirSt[k].st_mode & 07777, 0777u);
+    EXPECT_EQ(dirSt[k].st_mode & 07777, 0755u) << "the socket's directory is the agent's alone";
+    struct stat shmSt {};
+    ASSERT_EQ(::stat(shmDir(k).c_str(), &shmSt), 0);
+    EXPECT_EQ(shmSt.st_mode & 07777, 01777u) << "the pod's shared-memory files go in shm/";
     struct stat sockSt {};
     ASSERT_EQ(::stat(socket(k).c_str(), &sockSt), 0);
     EXPECT_TRUE(S_ISSOCK(sockSt.st_mode));
@@ -673,7 +679,7 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
   std::sort(entries.begin(), entries.end());
   EXPECT_EQ(entries, (std::vector<std::string>{"s0", "s1"}));
   // A pod's file in its slot directory survives the restart.
-  std::ofstream(slotDir(1) + "/pod-file") << "mine";
+  std::ofstream(shmDir(1) + "/pod-file") << "mine";
 
   Reference tiny(modelFile("tiny"), "x", "y");
   auto x = randomFloats(4, 41);
@@ -688,7 +694,7 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
     ASSERT_EQ(::stat(slotDir(k).c_str(), &st), 0) << "the slot directory must stay (a pod has it mounted)";
     EXPECT_EQ(st.st_ino, dirSt[k].st_ino);
   }
-  EXPECT_TRUE(fs::exists(slotDir(1) + "/pod-file"));
+  EXPECT_TRUE(fs::exists(shmDir(1) + "/pod-file"));
 
   // A pod keeps its mount of the slot directory: it finds the new socket there.
   int dirFd = ::open(slotDir(0).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -700,7 +706,7 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
     struct stat st {};
     ASSERT_EQ(::stat(slotDir(k).c_str(), &st), 0);
     EXPECT_EQ(st.st_ino, dirSt[k].st_ino) << "the slot directory was replaced";
-    EXPECT_EQ(st.st_mode & 07777, 0777u);
+    EXPECT_EQ(st.st_mode & 07777, 0755u);
     struct stat sockSt {};
     ASSERT_EQ(::stat(socket(k).c_str(), &sockSt), 0);
     EXPECT_TRUE(S_ISSOCK(sockSt.st_mode));
@@ -710,7 +716,7 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
   struct stat viaFd {};
   EXPECT_EQ(::fstatat(dirFd, "inference.sock", &viaFd, 0), 0) << "the socket is not in the directory the pod holds";
   ::close(dirFd);
-  EXPECT_TRUE(fs::exists(slotDir(1) + "/pod-file"));
+  EXPECT_TRUE(fs::exists(shmDir(1) + "/pod-file"));
 }
 
 // SIGTERM while requests are in flight: exit 0 soon, no socket left behind,

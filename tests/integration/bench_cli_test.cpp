@@ -62,10 +62,10 @@ class BenchCliTest : public ::testing::Test {
 
   std::string socket() const { return "unix://" + slotDir_ + "/inference.sock"; }
   // What the slot directory holds besides its socket (shared-memory files left behind).
+  // What the clients left where they write their region files (shm/).
   std::vector<std::string> leftInSlotDir() const {
     std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(slotDir_))
-      if (e.path().filename() != "inference.sock") out.push_back(e.path().filename());
+    for (const auto& e : fs::directory_iterator(slotDir_ + "/shm")) out.push_back(e.path().filename());
     return out;
   }
   std::string slotDir_;

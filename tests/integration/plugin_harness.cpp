@@ -207,10 +207,27 @@ const std::string& PluginHarness::modelsDir() {
   return modelsDir_;
 }
 
+void PluginHarness::runAgentAsDaemonSet(std::vector<std::string> extraPrefix) {
+  agentPrefix_ = std::move(extraPrefix);
+  for (const char* a : {"/usr/bin/setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--"})
+    agentPrefix_.push_back(a);
+  // Tenants (uid 65534) reach their slot directories through the test's root.
+  ::chmod(root_.c_str(), 0755);
+}
+
+std::vector<std::string> PluginHarness::asTenant(std::vector<std::string> argv) {
+  std::vector<std::string> out = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
 void PluginHarness::startAgent(const std::string& config, const std::vector<std::string>& extraArgs) {
   // The build's backends; an --backend-dir in extraArgs comes later and wins.
-  std::vector<std::string> argv = {KUBEACCEL_AGENT_BIN, "--agent-dir", agentDir(), "--models", modelsDir(),
-                                   "--backend-dir", KUBEACCEL_BACKENDS_DIR, "--log-level", "debug"};
+  std::vector<std::string> argv = agentPrefix_;
+  for (const std::string& a : {std::string(KUBEACCEL_AGENT_BIN), std::string("--agent-dir"), agentDir(),
+                               std::string("--models"), modelsDir(), std::string("--backend-dir"),
+                               std::string(KUBEACCEL_BACKENDS_DIR), std::string("--log-level"), std::string("debug")})
+    argv.push_back(a);
   if (!config.empty()) {
     argv.push_back("--config");
     argv.push_back(config);

@@ -66,6 +66,13 @@ class PluginHarness {
   // `models` defaults to a private copy of the generated models (modelsDir()).
   void startAgent(const std::string& config, const std::vector<std::string>& extraArgs = {});
   int stopAgent(int sig);
+  // From now on the agent runs as the DaemonSet runs it: uid 0 with every
+  // capability dropped (setpriv: empty bounding, inheritable and ambient
+  // sets, so root gets no capability at exec), and `extraPrefix` before it
+  // (say, prlimit for an fd or memory limit).
+  void runAgentAsDaemonSet(std::vector<std::string> extraPrefix = {});
+  // argv as an unprivileged tenant: uid/gid 65534, no supplementary groups.
+  static std::vector<std::string> asTenant(std::vector<std::string> argv);
   bool agentRunning() const { return agentPid_ > 0; }
   pid_t agentPid() const { return agentPid_; }
   std::string agentLog() const;
@@ -96,6 +103,7 @@ class PluginHarness {
   pid_t pid_ = -1;
   pid_t agentPid_ = -1;
   std::string modelsDir_;
+  std::vector<std::string> agentPrefix_;  // runs before the agent binary
   int configCount_ = 0;
   std::vector<std::string> present_;  // syspaths in the testbed
   std::set<std::string> nodesMade_;    // device nodes umockdev has created

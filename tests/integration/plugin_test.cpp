@@ -205,10 +205,13 @@ TEST_F(PluginTest, AllocateInAgentMode) {
   ASSERT_TRUE(h.kubelet().allocate(kNcs2, {"usb-1-3-s1"}, &resp).ok());
   ASSERT_EQ(resp.container_responses_size(), 1);
   const auto& c = resp.container_responses(0);
-  ASSERT_EQ(c.mounts_size(), 1);
+  ASSERT_EQ(c.mounts_size(), 2);  // the slot directory read-only, its shm/ read-write (issue 10)
   EXPECT_EQ(c.mounts(0).host_path(), h.agentDir() + "/movidius-ncs2/usb-1-3/s1");
   EXPECT_EQ(c.mounts(0).container_path(), "/run/kubeaccel");
-  EXPECT_FALSE(c.mounts(0).read_only());
+  EXPECT_TRUE(c.mounts(0).read_only());
+  EXPECT_EQ(c.mounts(1).host_path(), h.agentDir() + "/movidius-ncs2/usb-1-3/s1/shm");
+  EXPECT_EQ(c.mounts(1).container_path(), "/run/kubeaccel/shm");
+  EXPECT_FALSE(c.mounts(1).read_only());
   EXPECT_EQ(c.devices_size(), 0) << "an agent-mode pod gets no device node";
   EXPECT_EQ(c.envs().at("KUBEACCEL_INFERENCE_SOCKET"), "unix:///run/kubeaccel/inference.sock");
   EXPECT_EQ(c.envs().at("KUBEACCEL_DEVICE_ID"), "usb-1-3-s1");
@@ -454,10 +457,10 @@ TEST_F(PluginTest, AgentSlotHealthFollowsServerReadyAcrossLoadAndUnload) {
   std::this_thread::sleep_for(300ms);  // the watches have asked ServerReady
   EXPECT_EQ(healthOf(h.kubelet().resources(), kNcs2, slot0), "Unhealthy") << "no model can be served";
 
-  // A model is fixed and loaded (through slot 2): every slot turns Healthy.
+  // A model is fixed and loaded (through the admin socket): every slot turns Healthy.
   std::ofstream(models + "/tiny/1/model.onnx", std::ios::trunc | std::ios::binary) << tiny;
-  auto stub = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(
-      "unix://" + h.slotSocket("movidius-ncs2", "usb-1-3", 2), grpc::InsecureChannelCredentials()));
+  auto stub = inference::GRPCInferenceService::NewStub(
+      grpc::CreateChannel("unix://" + h.agentDir() + "/admin.sock", grpc::InsecureChannelCredentials()));
   inference::RepositoryModelLoadRequest load;
   load.set_model_name("tiny");
   inference::RepositoryModelLoadResponse loadResp;

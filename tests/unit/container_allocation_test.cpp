@@ -19,10 +19,15 @@ TEST(ContainerAllocation, AgentModeMountsTheSlotDirectory) {
   cls.mode = Mode::Agent;
   AdvertisedDevice s = slot("usb-1-3", 2);
   auto r = containerAllocation(cls, {&s}, {"/var/lib/kubeaccel/agent"});
-  ASSERT_EQ(r.mounts_size(), 1);
+  ASSERT_EQ(r.mounts_size(), 2);
   EXPECT_EQ(r.mounts(0).host_path(), "/var/lib/kubeaccel/agent/movidius-ncs2/usb-1-3/s2");
   EXPECT_EQ(r.mounts(0).container_path(), "/run/kubeaccel");
-  EXPECT_FALSE(r.mounts(0).read_only());
+  // Issue 10, section 1: the socket's directory is read-only in the pod (even
+  // root in the container cannot delete the socket); only shm/ is writable.
+  EXPECT_TRUE(r.mounts(0).read_only());
+  EXPECT_EQ(r.mounts(1).host_path(), "/var/lib/kubeaccel/agent/movidius-ncs2/usb-1-3/s2/shm");
+  EXPECT_EQ(r.mounts(1).container_path(), "/run/kubeaccel/shm");
+  EXPECT_FALSE(r.mounts(1).read_only());
   EXPECT_EQ(r.devices_size(), 0);
   EXPECT_EQ(r.envs().at("KUBEACCEL_INFERENCE_SOCKET"), "unix:///run/kubeaccel/inference.sock");
   EXPECT_EQ(r.envs().at("KUBEACCEL_DEVICE_ID"), "usb-1-3-s2");
@@ -34,9 +39,10 @@ TEST(ContainerAllocation, SeveralSlotsGetSeveralMounts) {
   cls.mode = Mode::Agent;
   AdvertisedDevice a = slot("X", 0), b = slot("Y", 1);
   auto r = containerAllocation(cls, {&a, &b}, {"/agent"});
-  ASSERT_EQ(r.mounts_size(), 2);
-  EXPECT_EQ(r.mounts(1).host_path(), "/agent/coral-usb/Y/s1");
-  EXPECT_EQ(r.mounts(1).container_path(), "/run/kubeaccel-1");
+  ASSERT_EQ(r.mounts_size(), 4);  // each slot: its directory and its shm/
+  EXPECT_EQ(r.mounts(2).host_path(), "/agent/coral-usb/Y/s1");
+  EXPECT_EQ(r.mounts(2).container_path(), "/run/kubeaccel-1");
+  EXPECT_EQ(r.mounts(3).container_path(), "/run/kubeaccel-1/shm");
   EXPECT_EQ(r.envs().at("KUBEACCEL_INFERENCE_SOCKETS"),
             "unix:///run/kubeaccel/inference.sock,unix:///run/kubeaccel-1/inference.sock");
   EXPECT_EQ(r.envs().at("KUBEACCEL_DEVICE_IDS"), "X-s0,Y-s1");

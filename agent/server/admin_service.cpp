@@ -1,0 +1,138 @@
+#include "server/admin_service.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <thread>
+
+#include "served_device.hpp"
+#include "server/statistics_reply.hpp"
+
+namespace kubeaccel::agent {
+namespace {
+
+using grpc::Status;
+using grpc::StatusCode;
+
+grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const Status& s) {
+  auto* r = ctx->DefaultReactor();
+  r->Finish(s);
+  return r;
+}
+
+}  // namespace
+
+AdminService::AdminService(Devices devices) : devices_(std::move(devices)) {}
+
+grpc::ServerUnaryReactor* AdminService::ServerLive(Ctx* ctx, const inference::ServerLiveRequest*,
+                                                   inference::ServerLiveResponse* resp) {
+  resp->set_live(true);
+  return finish(ctx, Status::OK);
+}
+
+grpc::ServerUnaryReactor* AdminService::ServerReady(Ctx* ctx, const inference::ServerReadyRequest*,
+                                                    inference::ServerReadyResponse* resp) {
+  bool ready = false;
+  for (const auto& d : devices_()) ready = ready || d->repository().anyServed();
+  resp->set_ready(ready);
+  return finish(ctx, Status::OK);
+}
+
+grpc::ServerUnaryReactor* AdminService::RepositoryIndex(Ctx* ctx, const inference::RepositoryIndexRequest* req,
+                                                        inference::RepositoryIndexResponse* resp) {
+  auto devices = devices_();
+  for (const auto& d : devices)
+    for (const auto& e : d->repository().index()) {
+      if (req->ready() && e.state != "READY") continue;
+      auto* m = resp->add_models();
+      m->set_name(e.name);
+      if (e.version > 0) m->set_version(std::to_string(e.version));
+      m->set_state(e.state);
+      // With several devices, each model is listed once per device.
+      m->set_reason(devices.size() > 1 ? d->key() + (e.reason.empty() ? "" : ": " + e.reason) : e.reason);
+    }
+  return finish(ctx, Status::OK);
+}
+
+grpc::ServerUnaryReactor* AdminService::RepositoryModelLoad(Ctx* ctx, const inference::RepositoryModelLoadRequest* req,
+                                                            inference::RepositoryModelLoadResponse*) {
+  // The name must be one the file system reads as written: a name with a NUL
+  // or a '/' would reach another folder and leave an entry every pod sees.
+  if (!ModelRepository::validName(req->model_name()))
+    return finish(ctx, Status(StatusCode::INVALID_ARGUMENT, ModelRepository::nameRule(req->model_name())));
+  auto* reactor = ctx->DefaultReactor();
+  // Loading takes a while: off the gRPC thread. Only an admin gets here.
+  std::thread([this, reactor, name = req->model_name()] {
+    Status result = Status::OK;
+    for (const auto& d : devices_()) {
+      ModelIndexEntry e = d->repository().load(name);
+      spdlog::info("admin: load {} on {}: {}", name, d->key(), e.state.empty() ? e.reason : e.state);
+      if (e.reason == "not found" && e.state.empty())
+        result = Status(StatusCode::NOT_FOUND, "no model folder '" + name + "' in the repository");
+      else if (e.state != "READY" && result.ok())
+        result = Status(StatusCode::INVALID_ARGUMENT,
+                        "model '" + name + "' failed to load on " + d->key() + ": " + e.reason);
+    }
+    reactor->Finish(result);
+  }).detach();
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* AdminService::RepositoryModelUnload(Ctx* ctx,
+                                                              const inference::RepositoryModelUnloadRequest* req,
+                                                              inference::RepositoryModelUnloadResponse*) {
+  bool any = false;
+  for (const auto& d : devices_()) {
+    bool unloaded = d->repository().unload(req->model_name());
+    if (unloaded) spdlog::info("admin: unloaded {} on {}", req->model_name(), d->key());
+    any = any || unloaded;
+  }
+  if (!any)
+    return finish(ctx, Status(StatusCode::NOT_FOUND, "model '" + req->model_name() + "' is not in the repository"));
+  return finish(ctx, Status::OK);
+}
+
+grpc::ServerUnaryReactor* AdminService::ModelStatistics(Ctx* ctx, const inference::ModelStatisticsRequest* req,
+                                                        inference::ModelStatisticsResponse* resp) {
+  auto devices = devices_();
+  std::vector<ModelIndexEntry> index;
+  if (!devices.empty()) index = devices.front()->repository().index();
+  return finish(ctx, statisticsReply(*req, index,
+                                     [&](const std::string& name) -> std::optional<ModelStatisticsSnapshot> {
+                                       std::optional<ModelStatisticsSnapshot> sum;
+                                       for (const auto& d : devices)
+                                         if (auto st = d->repository().statistics(name)) {
+                                           if (!sum) sum.emplace();
+                                           mergeInto(*sum, st->snapshot());
+                                         }
+                                       return sum;
+                                     },
+                                     resp));
+}
+
+SlotAdminService::SlotAdminService(AdminService::Devices devices) : devices_(std::move(devices)) {}
+
+grpc::ServerUnaryReactor* SlotAdminService::HandOverSlot(grpc::CallbackServerContext* ctx,
+                                                         const admin::v1::HandOverSlotRequest* req,
+                                                         admin::v1::HandOverSlotResponse* resp) {
+  std::string key = req->class_name() + "/" + req->device_id();
+  for (const auto& d : devices_()) {
+    if (d->key() != key) continue;
+    auto* reactor = ctx->DefaultReactor();
+    // Moving files and waiting for a watchdog round take a while: off the gRPC thread.
+    std::thread([reactor, d, resp, slot = req->slot(), key] {
+      try {
+        auto done = d->handOverSlot(slot);
+        resp->set_entries_removed(done.entriesRemoved);
+        resp->set_regions_dropped(done.regionsDropped);
+        reactor->Finish(Status::OK);
+      } catch (const std::exception& e) {
+        spdlog::error("{}: hand-over of slot {} failed: {}", key, slot, e.what());
+        reactor->Finish(Status(StatusCode::FAILED_PRECONDITION, e.what()));
+      }
+    }).detach();
+    return reactor;
+  }
+  return finish(ctx, Status(StatusCode::NOT_FOUND, "the agent serves no device " + key));
+}
+
+}  // namespace kubeaccel::agent
