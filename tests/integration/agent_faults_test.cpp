@@ -279,12 +279,17 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
   inference::ModelInferResponse resp;
   ASSERT_TRUE(c1.infer(one, &resp).ok());
   auto later = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
-  std::this_thread::sleep_for(100ms);  // the agent records after it answers
-
-  auto after = Client(adminSocket()).statistics("squeezenet");
-  uint64_t success = after.inference_stats().success().count() - before.inference_stats().success().count();
-  uint64_t rows = after.inference_count() - before.inference_count();
-  uint64_t failed = after.inference_stats().fail().count() - before.inference_stats().fail().count();
+  // The agent records after it answers, on another thread: wait (at most 10 s)
+  // for the figures to account for every call before judging them.
+  inference::ModelStatistics after;
+  uint64_t success = 0, rows = 0, failed = 0;
+  for (auto until = Clock::now() + 10s; Clock::now() < until; std::this_thread::sleep_for(50ms)) {
+    after = Client(adminSocket()).statistics("squeezenet");
+    success = after.inference_stats().success().count() - before.inference_stats().success().count();
+    rows = after.inference_count() - before.inference_count();
+    failed = after.inference_stats().fail().count() - before.inference_stats().fail().count();
+    if (success + failed >= kBusy + 1u + kCancelled) break;
+  }
   std::cout << "[ agent    ] " << kCancelled << " cancelled while queued (" << okAmongCancelled
             << " answered before the cancel): success +" << success << ", rows +" << rows << ", fail +" << failed
             << "; the next request took " << later.count() << " ms\n";

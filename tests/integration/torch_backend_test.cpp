@@ -75,7 +75,7 @@ TEST_F(TorchAgentTest, SharedMemoryEqualsInProcess) {
   auto want = TorchReference(torchFile("squeezenet")).run({in}, {"logits"});
   Client c(socket(1));
   const size_t inBytes = in.data.size() * 4, outOff = 64 + inBytes, outBytes = 4000;
-  const std::string file = slotDir(1) + "/torch.shm";
+  const std::string file = shmDir(1) + "/torch.shm";
   {
     std::string contents(outOff + outBytes, '\0');
     std::memcpy(contents.data() + 64, in.data.data(), inBytes);
@@ -145,7 +145,7 @@ TEST_F(TorchAgentTest, DynamicBatchingAcrossTwoSlotsKeepsEachAnswerItsOwn) {
     EXPECT_TRUE(closeTo(floatsOf(resp[k].raw_output_contents(0)), want[0].data));
     EXPECT_TRUE(closeTo(floatsOf(resp[k].raw_output_contents(1)), want[1].data));
   }
-  auto stats = Client(socket(0)).statistics("pair");
+  auto stats = Client(adminSocket()).statistics("pair");  // the device's figures, both slots
   uint64_t largest = 0;
   for (const auto& b : stats.batch_stats()) largest = std::max<uint64_t>(largest, b.batch_size());
   EXPECT_EQ(stats.inference_count(), static_cast<uint64_t>(n));
