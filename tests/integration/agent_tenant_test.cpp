@@ -593,3 +593,50 @@ TEST_F(TenantTest, SharedMemoryWorksForANonRootPod) {
 
 }  // namespace
 }  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+// A process of another user holds the agent's abstract probe name and
+// answers "ok".
+const char* kSquatter = R"PY(
+import os, socket, sys, time
+name, flag = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind('\0' + name)
+s.listen(8)
+s.settimeout(0.05)
+open(flag + ".ready", "w").close()
+while not os.path.exists(flag + ".release"):
+    try:
+        c, _ = s.accept()
+        c.sendall(b"ok\n")
+        c.close()
+    except socket.timeout:
+        pass
+)PY";
+
+// Section 8, probe squatting: with no agent running, a uid-65534 process that
+// holds the probe's name must not make `kubeaccel-agent --probe` pass, and an
+// agent that cannot take the name says who holds it.
+TEST_F(TenantTest, AProbeNameHeldByAnotherUserIsNotTheAgent) {
+  fs::create_directories(h.root() + "/tenant");
+  fs::permissions(h.root() + "/tenant", fs::perms::all);
+  std::string script = h.root() + "/squat.py", flag = h.root() + "/tenant/squat";
+  std::ofstream(script) << kSquatter;
+  std::string name = probeName("kubeaccel-agent", h.agentDir());
+  std::thread squatter([&] {
+    std::string out, err;
+    h.run(PluginHarness::asTenant({"/usr/bin/python3", script, name, flag}), &out, &err);
+  });
+  auto deadline = Clock::now() + 20s;
+  while (!fs::exists(flag + ".ready") && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  std::string why;
+  EXPECT_EQ(probe(name, &why), 1) << "a squatter passed for the agent: " << why;
+  EXPECT_NE(why.find("not by the daemon"), std::string::npos) << why;
+  std::ofstream(flag + ".release") << "";
+  squatter.join();
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
