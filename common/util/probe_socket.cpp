@@ -22,6 +22,17 @@ sockaddr_un abstractAddress(const std::string& name, socklen_t* len) {
   return addr;
 }
 
+// Who listens on `addr`: "pid N, uid U", or "unknown".
+std::string holderOf(const sockaddr_un& addr, socklen_t len) {
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ucred peer{};
+  socklen_t credLen = sizeof peer;
+  if (!fd || ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), len) != 0 ||
+      ::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &credLen) != 0)
+    return "unknown";
+  return "pid " + std::to_string(peer.pid) + ", uid " + std::to_string(peer.uid);
+}
+
 }  // namespace
 
 std::string probeName(const std::string& daemon, const std::string& stateDir) {
@@ -33,9 +44,13 @@ ProbeServer::ProbeServer(EventLoop& loop, const std::string& name, std::function
   fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   socklen_t len;
   sockaddr_un addr = abstractAddress(name, &len);
-  if (!fd_ || ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_.get(), 8) != 0)
-    throw std::runtime_error("probe socket @" + name + ": " + std::strerror(errno) +
-                             (errno == EADDRINUSE ? " (is another daemon running for the same directory?)" : ""));
+  if (!fd_ || ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_.get(), 8) != 0) {
+    int err = errno;
+    throw std::runtime_error("probe socket @" + name + ": " + std::strerror(err) +
+                             (err == EADDRINUSE ? " (held by " + holderOf(addr, len) +
+                                                      "; is another daemon running for the same directory?)"
+                                                : ""));
+  }
   loop_.watchFd(fd_.get(), [this] {
     for (;;) {
       UniqueFd client(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
@@ -55,6 +70,21 @@ int probe(const std::string& name, std::string* why) {
   sockaddr_un addr = abstractAddress(name, &len);
   if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     *why = "no daemon answers (" + std::string(std::strerror(errno)) + ")";
+    return 1;
+  }
+  // Abstract names belong to the network namespace, and the DaemonSet's is
+  // the host's: any process there could hold the name and answer "ok". The
+  // daemon runs as the prober's own uid (same container), so a peer of
+  // another uid is not the daemon.
+  ucred peer{};
+  socklen_t credLen = sizeof peer;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &credLen) != 0) {
+    *why = "cannot tell who holds the probe socket (" + std::string(std::strerror(errno)) + ")";
+    return 1;
+  }
+  if (peer.uid != ::geteuid()) {
+    *why = "the probe socket is held by pid " + std::to_string(peer.pid) + " (uid " + std::to_string(peer.uid) +
+           "), not by the daemon (uid " + std::to_string(::geteuid()) + ")";
     return 1;
   }
   pollfd p{fd.get(), POLLIN, 0};

@@ -237,6 +237,9 @@ class E2eTest : public ::testing::Test {
 
   void SetUp() override {
     if (!image().skipReason.empty()) GTEST_SKIP() << "SKIPPED LOUDLY: " << image().skipReason;
+    // The agent as the DaemonSet runs it: uid 0, every capability dropped
+    // (issue 10, section 7: shared memory from a uid-65534 pod must work so).
+    h.runAgentAsDaemonSet();
   }
   void TearDown() override {
     if (h.pluginRunning()) {

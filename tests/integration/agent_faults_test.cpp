@@ -267,8 +267,11 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
       inference::ModelInferResponse resp;
       status[i] = c1.inferWith(ctxs[i].get(), one, &resp);
     });
-  // Cancelled before they reach the agent, they would prove nothing: let them arrive.
-  std::this_thread::sleep_for(500ms);
+  // Long enough for the calls to reach the queue on a loaded machine (ctest
+  // runs two tests at once on two cores; 150 ms was not always). The worker
+  // stays busy for seconds with the batches ahead, which the last check
+  // below verifies.
+  std::this_thread::sleep_for(1000ms);
   for (auto& ctx : ctxs) ctx->TryCancel();
   for (auto& t : calls) t.join();
   for (auto& t : busy) t.join();

@@ -7,6 +7,7 @@
 #include "agent_fixture.hpp"
 
 #include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "util/probe_socket.hpp"
 
@@ -348,9 +349,12 @@ long rssKb(pid_t pid) {
 // Section 2: a ModelStreamInfer client that never reads its answers. The
 // agent stops reading from the stream once --max-stream-backlog requests and
 // answers are pending, so its memory stays put, where it once queued every
-// answer (2 GB in 10 s). 96 relu requests of 4 MiB, 4 MiB answers each:
-// unbounded, the agent takes them all and holds some 800 MiB of answers.
+// answer (2 GB in 10 s). 96 relu requests of 4 MiB, 4 MiB answers each,
+// with the agent in a 1 GiB memory cgroup (the DaemonSet's limit):
+// unbounded, it took them all and was OOM-killed.
 TEST_F(TenantTest, UnreadStreamAnswersStayBounded) {
+  // The DaemonSet's memory limit for the agent: 1 GiB.
+  if (!h.limitAgentMemory(uint64_t{1} << 30)) GTEST_SKIP() << "the memory cgroup (v1) is not writable here";
   ASSERT_NO_FATAL_FAILURE(startWithSlots(2));
   ASSERT_TRUE(inferOk(0));
   long before = rssKb(h.agentPid());
@@ -375,6 +379,8 @@ TEST_F(TenantTest, UnreadStreamAnswersStayBounded) {
   writer.join();
   EXPECT_LT(written.load(), 96) << "the agent kept reading a stream whose answers are not read";
   EXPECT_LT(peak - before, 300 * 1024) << "the agent's memory grew by " << (peak - before) / 1024 << " MiB";
+  int status = 0;
+  EXPECT_EQ(::waitpid(h.agentPid(), &status, WNOHANG), 0) << "the agent died (status " << status << ")";
   std::string why;
   EXPECT_TRUE(inferOk(1, &why)) << why;
   EXPECT_TRUE(inferOk(0, &why)) << why;
@@ -444,6 +450,7 @@ namespace {
 // the bound are refused RESOURCE_EXHAUSTED naming the flag, the rest are
 // answered, and slot 1 is unaffected.
 TEST_F(TenantTest, BytesInFlightPerSlotAreBounded) {
+  if (!h.limitAgentMemory(uint64_t{1} << 30)) GTEST_SKIP() << "the memory cgroup (v1) is not writable here";
   ASSERT_NO_FATAL_FAILURE(startWithSlots(2, {"--max-inflight-bytes", "4194304"}));
   ASSERT_TRUE(inferOk(0));
   std::thread busy([&] {
@@ -589,6 +596,53 @@ TEST_F(TenantTest, SharedMemoryWorksForANonRootPod) {
   ASSERT_EQ(tenant("head -c 64 /dev/zero > '" + shmDir(0) + "/private' && chmod 0600 '" + shmDir(0) + "/private'"), 0);
   grpc::Status s = Client(socket(0)).registerRegion("p", "private", 0, 64);
   EXPECT_EQ(codeName(s.error_code()), "PERMISSION_DENIED") << s.error_message();
+}
+
+}  // namespace
+}  // namespace kubeaccel::testing
+
+namespace kubeaccel::testing {
+namespace {
+
+// A process of another user holds the agent's abstract probe name and
+// answers "ok".
+const char* kSquatter = R"PY(
+import os, socket, sys, time
+name, flag = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind('\0' + name)
+s.listen(8)
+s.settimeout(0.05)
+open(flag + ".ready", "w").close()
+while not os.path.exists(flag + ".release"):
+    try:
+        c, _ = s.accept()
+        c.sendall(b"ok\n")
+        c.close()
+    except socket.timeout:
+        pass
+)PY";
+
+// Section 8, probe squatting: with no agent running, a uid-65534 process that
+// holds the probe's name must not make `kubeaccel-agent --probe` pass, and an
+// agent that cannot take the name says who holds it.
+TEST_F(TenantTest, AProbeNameHeldByAnotherUserIsNotTheAgent) {
+  fs::create_directories(h.root() + "/tenant");
+  fs::permissions(h.root() + "/tenant", fs::perms::all);
+  std::string script = h.root() + "/squat.py", flag = h.root() + "/tenant/squat";
+  std::ofstream(script) << kSquatter;
+  std::string name = probeName("kubeaccel-agent", h.agentDir());
+  std::thread squatter([&] {
+    std::string out, err;
+    h.run(PluginHarness::asTenant({"/usr/bin/python3", script, name, flag}), &out, &err);
+  });
+  auto deadline = Clock::now() + 20s;
+  while (!fs::exists(flag + ".ready") && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  std::string why;
+  EXPECT_EQ(probe(name, &why), 1) << "a squatter passed for the agent: " << why;
+  EXPECT_NE(why.find("not by the daemon"), std::string::npos) << why;
+  std::ofstream(flag + ".release") << "";
+  squatter.join();
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -86,6 +87,7 @@ PluginHarness::PluginHarness(Sysfs sysfs) : root_(makeTempRoot()) {
 PluginHarness::~PluginHarness() {
   if (pid_ > 0) stopPlugin(SIGKILL);
   if (agentPid_ > 0) stopAgent(SIGKILL);
+  if (!memoryCgroup_.empty()) ::rmdir(memoryCgroup_.c_str());
   kubelet_.reset();
   if (testbed_) g_object_unref(testbed_);
   std::error_code ec;
@@ -213,6 +215,25 @@ void PluginHarness::runAgentAsDaemonSet(std::vector<std::string> extraPrefix) {
     agentPrefix_.push_back(a);
   // Tenants (uid 65534) reach their slot directories through the test's root.
   ::chmod(root_.c_str(), 0755);
+}
+
+bool PluginHarness::limitAgentMemory(uint64_t bytes) {
+  // Through /proc/self/root: umockdev's preload redirects paths under /sys
+  // into the testbed, in this process and in the ones it starts.
+  std::string cg = "/proc/self/root/sys/fs/cgroup/memory/" + fs::path(root_).filename().string();
+  if (::mkdir(cg.c_str(), 0755) != 0 && errno != EEXIST) return false;
+  std::ofstream limit(cg + "/memory.limit_in_bytes");
+  limit << bytes;
+  limit.close();
+  if (!limit) {
+    ::rmdir(cg.c_str());
+    return false;
+  }
+  memoryCgroup_ = cg;
+  // The shell joins the cgroup, then becomes the agent (through setpriv).
+  std::vector<std::string> prefix = {"/bin/sh", "-c", "echo $$ > '" + cg + "/cgroup.procs' && exec \"$@\"", "sh"};
+  agentPrefix_.insert(agentPrefix_.begin(), prefix.begin(), prefix.end());
+  return true;
 }
 
 std::vector<std::string> PluginHarness::asTenant(std::vector<std::string> argv) {

@@ -71,6 +71,11 @@ class PluginHarness {
   // sets, so root gets no capability at exec), and `extraPrefix` before it
   // (say, prlimit for an fd or memory limit).
   void runAgentAsDaemonSet(std::vector<std::string> extraPrefix = {});
+  // From now on the agent starts in a memory cgroup of its own (cgroup v1)
+  // limited to `bytes`, as a container's memory limit would. Call after
+  // runAgentAsDaemonSet. False (nothing changed) where the memory cgroup
+  // cannot be written.
+  bool limitAgentMemory(uint64_t bytes);
   // argv as an unprivileged tenant: uid/gid 65534, no supplementary groups.
   static std::vector<std::string> asTenant(std::vector<std::string> argv);
   bool agentRunning() const { return agentPid_ > 0; }
@@ -104,6 +109,7 @@ class PluginHarness {
   pid_t agentPid_ = -1;
   std::string modelsDir_;
   std::vector<std::string> agentPrefix_;  // runs before the agent binary
+  std::string memoryCgroup_;              // made by limitAgentMemory; removed at the end
   int configCount_ = 0;
   std::vector<std::string> present_;  // syspaths in the testbed
   std::set<std::string> nodesMade_;    // device nodes umockdev has created
