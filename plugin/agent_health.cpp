@@ -68,9 +68,10 @@ class AgentHealth::SlotWatch : public std::enable_shared_from_this<SlotWatch>,
     std::lock_guard lock(mu_);
     if (cancelled_) return end();
     ctx_ = std::make_unique<grpc::ClientContext>();
-    // Marks the stream as this watch: the agent ends it when the slot's
-    // ServerReady changes (a model loaded or unloaded), and we ask again.
-    ctx_->AddMetadata("kubeaccel-health-watch", "1");
+    // Marks the stream as this watch, with the readiness it saw: the agent
+    // ends it when the slot's ServerReady differs (a model loaded or
+    // unloaded, now or since that answer), and we ask again.
+    ctx_->AddMetadata("kubeaccel-health-watch", readyResp_.ready() ? "ready" : "not-ready");
     stub_->async()->ModelStreamInfer(ctx_.get(), this);
     StartRead(&streamResp_);
     StartCall();

@@ -220,6 +220,12 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
       svc_.streams_.insert(this);
     }
     read();
+    // Readiness that changed between the plugin's ServerReady and this watch
+    // found no watch to end: end this one, so the plugin asks again.
+    if (healthWatch_) {
+      auto saw = ctx->client_metadata().find(kHealthWatchMetadata);
+      if ((saw->second == "ready") != svc_.serverReady()) close();
+    }
   }
 
   bool healthWatch() const { return healthWatch_; }

@@ -242,9 +242,9 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
     inference::ServerLiveResponse live;
     ASSERT_TRUE(c1.ServerLive({}, &live).ok());
   }
-  // Batches of 32 keep the worker busy: 4 from slot 0, and 6 from slot 1
+  // Batches of 32 keep the worker busy for seconds: 4 from slot 0, and 12 from slot 1
   // queued ahead of its small requests (the slots are served in turn).
-  constexpr int kBusy = 10;
+  constexpr int kBusy = 16;
   auto big = inferRequest("squeezenet", "data", {32, 3, 224, 224}, bytesOf(randomFloats(32 * kSqueezeRow, 82)));
   std::vector<std::thread> busy;
   for (int i = 0; i < kBusy; ++i) {
