@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <regex>
+#include <thread>
 
 #include "plugin_harness.hpp"
 
@@ -63,9 +64,16 @@ TEST(PluginMetrics, CountsDevicesRegistrationsAndAllocations) {
   ASSERT_TRUE(h.waitForLog("metrics on http://127.0.0.1:"));
   int port = portFromLog(h.pluginLog());
   ASSERT_GT(port, 0) << h.pluginLog();
-  std::string reply = httpGet(port, "/metrics");
-  std::string body = reply.substr(reply.find("\r\n\r\n") + 4);
   const std::string r = R"(resource="kubeaccel.io/coral-pcie")";
+  // The stand-in sees the Register call before the plugin has its answer and
+  // counts it: wait (at most 10 s) for the count.
+  std::string body;
+  for (auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       std::chrono::steady_clock::now() < until; std::this_thread::sleep_for(std::chrono::milliseconds(20))) {
+    std::string reply = httpGet(port, "/metrics");
+    body = reply.substr(reply.find("\r\n\r\n") + 4);
+    if (body.find("kubeaccel_plugin_registrations_total{" + r + "} 1") != std::string::npos) break;
+  }
   EXPECT_NE(body.find("kubeaccel_plugin_devices{" + r + ",health=\"Healthy\"} 1"), std::string::npos) << body;
   EXPECT_NE(body.find("kubeaccel_plugin_devices{" + r + ",health=\"Unhealthy\"} 0"), std::string::npos);
   EXPECT_NE(body.find("kubeaccel_plugin_registrations_total{" + r + "} 1"), std::string::npos);
