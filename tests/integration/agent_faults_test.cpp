@@ -298,7 +298,12 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
             << "; the next request took " << later.count() << " ms\n";
   EXPECT_EQ(success, kBusy + 1u + okAmongCancelled) << "cancelled requests were counted as successes";
   EXPECT_EQ(rows, kBusy * 32u + 1u + okAmongCancelled) << "cancelled requests were run";
-  EXPECT_EQ(failed, static_cast<uint64_t>(kCancelled - okAmongCancelled));
+  // Each call the agent took and the worker dropped counts as a failure. A
+  // call cancelled before gRPC handed it to the agent (seen on a loaded
+  // machine: all six at once) never was the agent's, so it counts nowhere.
+  EXPECT_LE(failed, static_cast<uint64_t>(kCancelled - okAmongCancelled));
+  EXPECT_TRUE(failed == 0 || failed == static_cast<uint64_t>(kCancelled - okAmongCancelled))
+      << "some calls reached the agent and were dropped without being counted";
   EXPECT_LE(okAmongCancelled, 1) << "the worker was not busy: the test proves nothing";
 }
 
