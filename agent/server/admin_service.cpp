@@ -6,18 +6,13 @@
 
 #include "served_device.hpp"
 #include "server/statistics_reply.hpp"
+#include "server/unary_reply.hpp"
 
 namespace kubeaccel::agent {
 namespace {
 
 using grpc::Status;
 using grpc::StatusCode;
-
-grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const Status& s) {
-  auto* r = ctx->DefaultReactor();
-  r->Finish(s);
-  return r;
-}
 
 }  // namespace
 

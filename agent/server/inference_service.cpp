@@ -10,18 +10,13 @@
 #include "server/slot_dir.hpp"
 #include "server/statistics_reply.hpp"
 #include "server/wire.hpp"
+#include "server/unary_reply.hpp"
 
 namespace kubeaccel::agent {
 namespace {
 
 using grpc::Status;
 using grpc::StatusCode;
-
-grpc::ServerUnaryReactor* finish(grpc::CallbackServerContext* ctx, const Status& s) {
-  auto* r = ctx->DefaultReactor();
-  r->Finish(s);
-  return r;
-}
 
 InferJob::Clock::time_point steadyDeadline(const grpc::CallbackServerContext* ctx) {
   auto deadline = ctx->deadline();
