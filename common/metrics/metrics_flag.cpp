@@ -17,7 +17,8 @@ std::unique_ptr<Server> serveMetricsFlag(const std::optional<std::string>& addre
     throw UsageError(e.what());
   }
   auto server = std::make_unique<Server>(*address, registry);
-  spdlog::info("metrics on http://{}:{}/metrics", host.empty() ? "0.0.0.0" : host, server->port());
+  spdlog::info("metrics on http://{}:{}/metrics", host.find(':') != std::string::npos ? "[" + host + "]" : host,
+               server->port());
   return server;
 }
 

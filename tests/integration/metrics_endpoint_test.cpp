@@ -1,15 +1,20 @@
 // The daemons' /metrics endpoints after real work: valid by promtool.
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <thread>
+#include <vector>
 
 #include "plugin_harness.hpp"
 
@@ -53,6 +58,18 @@ std::string promtoolProblems(const std::string& dir, const std::string& body, bo
   return rc == 0 && out.empty() ? "" : "promtool: " + out;
 }
 
+// Starts the agent on one NCS2 with `slots` slots and --metrics-address `address`; returns the
+// endpoint's port, from the agent's log (-1 when it did not start serving).
+int startAgentWithMetrics(PluginHarness& h, int slots, const std::string& address) {
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  std::string config = h.writeConfig(R"({"classes": [{"name": "movidius-ncs2", "mode": "agent",
+    "backend": "opencv-cpu", "slots": )" + std::to_string(slots) +
+                                     R"(, "match": [{"subsystem": "usb", "vendor": "03e7"}]}]})");
+  h.startAgent(config, {"--metrics-address", address});
+  if (!h.waitForAgentLog("serving " + std::to_string(slots) + " slot socket(s)")) return -1;
+  return portFromLog(h.agentLog());
+}
+
 TEST(PluginMetrics, CountsDevicesRegistrationsAndAllocations) {
   PluginHarness h;
   h.plug("coral-pcie.umockdev");
@@ -88,12 +105,7 @@ TEST(PluginMetrics, CountsDevicesRegistrationsAndAllocations) {
 
 TEST(AgentMetrics, CountsRequestsPerModelAndSlotAndPassesPromtool) {
   PluginHarness h;
-  h.plug("movidius-ncs2-unbooted.umockdev");
-  std::string config = h.writeConfig(R"({"classes": [{"name": "movidius-ncs2", "mode": "agent",
-    "backend": "opencv-cpu", "slots": 2, "match": [{"subsystem": "usb", "vendor": "03e7"}]}]})");
-  h.startAgent(config, {"--metrics-address", "127.0.0.1:0"});
-  ASSERT_TRUE(h.waitForAgentLog("serving 2 slot socket(s)")) << h.agentLog();
-  int port = portFromLog(h.agentLog());
+  int port = startAgentWithMetrics(h, 2, "127.0.0.1:0");
   ASSERT_GT(port, 0) << h.agentLog();
 
   std::string socket = "unix://" + h.slotSocket("movidius-ncs2", "usb-1-3", 1);
@@ -118,6 +130,84 @@ TEST(AgentMetrics, CountsRequestsPerModelAndSlotAndPassesPromtool) {
   EXPECT_EQ(promtoolProblems(h.root(), body, &missing), "");
   EXPECT_EQ(h.stopAgent(SIGTERM), 0);
   if (missing) GTEST_SKIP() << "promtool (Debian: prometheus) is not installed; the exposition was not validated";
+}
+
+// Opens a TCP connection to addr:port; -1 with errno set when refused.
+int connectTcp(const std::string& addr, int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ::inet_pton(AF_INET, addr.c_str(), &a.sin_addr);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
+// This host's first IPv4 address that is not loopback, or "".
+std::string nonLoopbackAddress() {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return "";
+  std::string found;
+  for (ifaddrs* i = list; i != nullptr && found.empty(); i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET || (i->ifa_flags & IFF_LOOPBACK) != 0) continue;
+    char text[INET_ADDRSTRLEN];
+    ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, text, sizeof text);
+    found = text;
+  }
+  ::freeifaddrs(list);
+  return found;
+}
+
+// Issue 10, section 8: ten half-sent requests (slowloris) held the old one-thread endpoint for
+// 2 s each, so a scrape waited 21.8 s. Each now holds a thread of its own; the scrape is answered
+// at once (bound: 2 s, generous on a loaded 2-core machine; the old endpoint took 20 s here).
+TEST(AgentMetrics, HalfSentRequestsDoNotDelayAScrape) {
+  PluginHarness h;
+  int port = startAgentWithMetrics(h, 1, ":0");
+  ASSERT_GT(port, 0) << h.agentLog();
+
+  std::vector<int> slow;
+  for (int i = 0; i < 10; ++i) {
+    int fd = connectTcp("127.0.0.1", port);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    const std::string half = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n";  // the blank line never comes
+    ASSERT_EQ(::write(fd, half.data(), half.size()), static_cast<ssize_t>(half.size()));
+    slow.push_back(fd);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the endpoint has taken them all
+  auto start = std::chrono::steady_clock::now();
+  std::string reply = httpGet(port, "/metrics");
+  auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_NE(reply.find("HTTP/1.1 200 OK"), std::string::npos) << reply;
+  EXPECT_LT(waited, std::chrono::seconds(2))
+      << "the scrape waited " << std::chrono::duration_cast<std::chrono::milliseconds>(waited).count()
+      << " ms behind 10 half-sent requests";
+  for (int fd : slow) ::close(fd);
+  EXPECT_EQ(h.stopAgent(SIGTERM), 0);
+}
+
+// A port alone (the DaemonSet's form) serves loopback only: the per-slot counts are not on the
+// node's network addresses unless an address says so.
+TEST(AgentMetrics, APortAloneIsNotReachableOnOtherAddresses) {
+  PluginHarness h;
+  int port = startAgentWithMetrics(h, 1, ":0");
+  ASSERT_GT(port, 0) << "the log names no loopback endpoint: " << h.agentLog();
+  EXPECT_NE(httpGet(port, "/metrics").find("HTTP/1.1 200 OK"), std::string::npos);
+  std::string other = nonLoopbackAddress();
+  if (!other.empty()) {
+    int fd = connectTcp(other, port);
+    int err = errno;
+    if (fd >= 0) ::close(fd);
+    EXPECT_LT(fd, 0) << "the metrics endpoint answered on " << other << ":" << port;
+    EXPECT_EQ(err, ECONNREFUSED) << std::strerror(err);
+  }
+  EXPECT_EQ(h.stopAgent(SIGTERM), 0);
+  if (other.empty()) GTEST_SKIP() << "this host has no IPv4 address but loopback; only loopback was checked";
 }
 
 TEST(AgentMetrics, BadAddressExitsTwo) {
