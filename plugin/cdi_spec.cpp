@@ -33,10 +33,10 @@ std::string cdiSpecPath(const std::string& dir, const std::string& kind) {
   return dir + "/" + file + ".json";
 }
 
-void writeCdiSpec(const std::string& dir, const std::string& kind, const std::vector<AdvertisedDevice>& devices) {
+void writeCdiSpec(const std::string& dir, const std::string& kind, const nlohmann::json& spec) {
   std::string path = cdiSpecPath(dir, kind);
   std::string tmp = path + ".tmp";
-  std::string text = cdiSpec(kind, devices).dump(2) + "\n";
+  std::string text = spec.dump(2) + "\n";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) throw std::runtime_error("CDI spec " + tmp + ": " + std::strerror(errno));
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;

@@ -3,6 +3,7 @@
 #include <set>
 
 #include "cdi_spec.hpp"
+#include "slot_cdi_spec.hpp"
 
 namespace kubeaccel {
 namespace {
@@ -14,6 +15,10 @@ std::string join(const std::vector<std::string>& parts, const char* sep = ",") {
 }
 
 }  // namespace
+
+std::string slotMountPath(std::size_t index) {
+  return index == 0 ? kSlotMountPath : std::string(kSlotMountPath) + "-" + std::to_string(index);
+}
 
 std::string slotDirectory(const std::string& agentDir, const std::string& className, const AdvertisedDevice& slot) {
   return agentDir + "/" + className + "/" + slot.physicalId + "/" + slotDirName(slot.slot);
@@ -50,7 +55,7 @@ v1beta1::ContainerAllocateResponse containerAllocation(const DeviceClass& cls,
   // stale when the agent restarts and recreates it.
   std::vector<std::string> sockets;
   for (size_t i = 0; i < devices.size(); ++i) {
-    std::string inside = i == 0 ? kSlotMountPath : std::string(kSlotMountPath) + "-" + std::to_string(i);
+    std::string inside = slotMountPath(i);
     // Read-only: the socket's directory is the agent's, and a pod running as
     // root in its container must not delete or replace the socket (a
     // read-only mount holds even against root). The pod writes its
@@ -65,6 +70,9 @@ v1beta1::ContainerAllocateResponse containerAllocation(const DeviceClass& cls,
     shm->set_container_path(inside + "/shm");
     shm->set_read_only(false);
     sockets.push_back("unix://" + inside + "/inference.sock");
+    // Kept beside the plain mounts: a runtime without CDI ignores the names and uses the mounts.
+    if (!paths.cdiKind.empty())
+      resp.add_cdi_devices()->set_name(cdiDeviceName(paths.cdiKind, slotCdiDeviceId(devices[i]->id, i)));
   }
   env["KUBEACCEL_INFERENCE_SOCKET"] = sockets.front();
   env["KUBEACCEL_DEVICE_ID"] = devices.front()->id;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "cdi_spec.hpp"
+#include "slot_cdi_spec.hpp"
 #include "kubelet_registrar.hpp"
 
 namespace kubeaccel {
@@ -20,6 +21,10 @@ bool exists(const std::string& path) {
 }
 
 std::string socketName(const DeviceClass& cls) { return "kubeaccel-" + cls.name + ".sock"; }
+
+bool sameIds(const ResourceState::Devices& a, const ResourceState::Devices& b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) { return x.id == y.id; });
+}
 
 void logHealthChanges(const std::string& resource, const ResourceState::Devices& before,
                       const ResourceState::Devices& after) {
@@ -73,7 +78,7 @@ int PluginDaemon::run() {
   agentHealth_.reset();
   for (auto& [_, r] : resources_) {
     if (r->server) r->server->stop();
-    if (r->cls->mode == Mode::Device) removeCdiSpec(options_.cdiDir, r->name);
+    removeCdiSpec(options_.cdiDir, r->name);
   }
   spdlog::info("stopped");
   return 0;
@@ -108,8 +113,10 @@ void PluginDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
     Resource& r = *it->second;
     auto before = r.state.get();
     logHealthChanges(r.name, *before, advertised);
-    // The spec first: once the kubelet hears of a device, its CDI name resolves.
-    if (cls.mode == Mode::Device && (fresh || advertised != *before)) updateCdiSpec(r, advertised);
+    // The spec first: once the kubelet hears of a device, its CDI name resolves. A slot's entry
+    // does not depend on its health, so agent mode rewrites it only when the slots change.
+    if (fresh || (cls.mode == Mode::Device ? advertised != *before : !sameIds(advertised, *before)))
+      updateCdiSpec(r, advertised);
     int healthy = static_cast<int>(std::count_if(advertised.begin(), advertised.end(), [](const auto& a) { return a.healthy; }));
     PluginMetrics::devices(options_.metrics, r.name, healthy, static_cast<int>(advertised.size()) - healthy);
     r.state.set(std::move(advertised));
@@ -123,10 +130,12 @@ void PluginDaemon::applyAgentHealth(const DeviceClass&, ResourceState::Devices& 
 
 void PluginDaemon::updateCdiSpec(Resource& r, const ResourceState::Devices& devices) {
   try {
-    writeCdiSpec(options_.cdiDir, r.name, devices);
+    writeCdiSpec(options_.cdiDir, r.name,
+                 r.cls->mode == Mode::Device ? cdiSpec(r.name, devices)
+                                             : slotCdiSpec(r.name, r.cls->name, options_.agentDir, devices));
     r.cdiReady = true;
   } catch (const std::exception& e) {
-    // Allocate still hands out the device nodes; it just names no CDI devices.
+    // Allocate still hands out the device nodes or slot mounts; it just names no CDI devices.
     r.cdiReady = false;
     spdlog::error("{}: {}", r.name, e.what());
   }

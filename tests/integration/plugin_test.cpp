@@ -215,6 +215,9 @@ TEST_F(PluginTest, AllocateInAgentMode) {
   EXPECT_EQ(c.devices_size(), 0) << "an agent-mode pod gets no device node";
   EXPECT_EQ(c.envs().at("KUBEACCEL_INFERENCE_SOCKET"), "unix:///run/kubeaccel/inference.sock");
   EXPECT_EQ(c.envs().at("KUBEACCEL_DEVICE_ID"), "usb-1-3-s1");
+  // Issue 10, section 5: the slot's CDI device, whose mounts carry nosuid, nodev and noexec.
+  ASSERT_EQ(c.cdi_devices_size(), 1);
+  EXPECT_EQ(c.cdi_devices(0).name(), "kubeaccel.io/movidius-ncs2=usb-1-3-s1");
   EXPECT_TRUE(h.waitForLog("kubeaccel.io/movidius-ncs2: allocated usb-1-3-s1"));
 }
 
@@ -289,7 +292,14 @@ TEST_F(PluginTest, CdiSpecFollowsTheDevicesAndAllocateNamesThem) {
   ASSERT_EQ(spec["devices"].size(), 1u);
   EXPECT_EQ(spec["devices"][0]["name"], "0000-03-00.0");
   EXPECT_EQ(spec["devices"][0]["containerEdits"]["deviceNodes"][0]["path"], "/dev/apex_0");
-  EXPECT_FALSE(std::filesystem::exists(h.root() + "/cdi/kubeaccel.io-movidius-ncs2.json")) << "agent mode: no CDI";
+  // Agent mode: a spec of the slots' hardened mounts (issue 10, section 5), with or without an agent.
+  nlohmann::json slots = nlohmann::json::parse(slurp(h.root() + "/cdi/kubeaccel.io-movidius-ncs2.json"));
+  EXPECT_EQ(slots["kind"], "kubeaccel.io/movidius-ncs2");
+  ASSERT_EQ(slots["devices"].size(), 16u) << "4 slots, each at 4 places";
+  EXPECT_EQ(slots["devices"][0]["name"], "usb-1-3-s0");
+  EXPECT_EQ(slots["devices"][0]["containerEdits"]["mounts"][0]["hostPath"], h.agentDir() + "/movidius-ncs2/usb-1-3/s0");
+  EXPECT_EQ(slots["devices"][0]["containerEdits"]["mounts"][0]["options"],
+            nlohmann::json({"ro", "rbind", "nosuid", "nodev", "noexec"}));
 
   v1beta1::AllocateResponse resp;
   ASSERT_TRUE(h.kubelet().allocate(kCoral, {"0000-03-00.0"}, &resp).ok());

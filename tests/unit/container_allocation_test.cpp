@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "container_allocation.hpp"
+#include "slot_cdi_spec.hpp"
 
 namespace kubeaccel {
 namespace {
@@ -46,6 +49,49 @@ TEST(ContainerAllocation, SeveralSlotsGetSeveralMounts) {
   EXPECT_EQ(r.envs().at("KUBEACCEL_INFERENCE_SOCKETS"),
             "unix:///run/kubeaccel/inference.sock,unix:///run/kubeaccel-1/inference.sock");
   EXPECT_EQ(r.envs().at("KUBEACCEL_DEVICE_IDS"), "X-s0,Y-s1");
+}
+
+// Issue 10, section 5: with the slots' CDI spec in place, Allocate names each slot's CDI device
+// for the place it takes in the container, beside the plain mounts (for runtimes without CDI).
+TEST(ContainerAllocation, AgentModeNamesTheSlotsCdiDevices) {
+  DeviceClass cls;
+  cls.name = "coral-usb";
+  cls.mode = Mode::Agent;
+  AdvertisedDevice a = slot("X", 0), b = slot("Y", 1);
+  auto r = containerAllocation(cls, {&a, &b}, {"/agent", "kubeaccel.io/coral-usb"});
+  ASSERT_EQ(r.cdi_devices_size(), 2);
+  EXPECT_EQ(r.cdi_devices(0).name(), "kubeaccel.io/coral-usb=X-s0");
+  EXPECT_EQ(r.cdi_devices(1).name(), "kubeaccel.io/coral-usb=Y-s1.1");
+  EXPECT_EQ(r.mounts_size(), 4);
+  // No spec in place: no names (the kubelet would fail the pod on an unresolvable one).
+  EXPECT_EQ(containerAllocation(cls, {&a}, {"/agent"}).cdi_devices_size(), 0);
+}
+
+// Each slot can be mounted at each place; each entry mounts the slot directory read-only and its
+// shm/ read-write, both nosuid, nodev and noexec, so nothing a tenant writes runs setuid, as a
+// device node or at all from there.
+TEST(SlotCdiSpec, MountsEachSlotNosuidNodevNoexecAtEachPlace) {
+  AdvertisedDevice a = slot("X", 0), b = slot("X", 1);
+  nlohmann::json spec = slotCdiSpec("kubeaccel.io/coral-usb", "coral-usb", "/agent", {a, b});
+  EXPECT_EQ(spec["cdiVersion"], "0.6.0");
+  EXPECT_EQ(spec["kind"], "kubeaccel.io/coral-usb");
+  ASSERT_EQ(spec["devices"].size(), 4u);
+  std::map<std::string, nlohmann::json> byName;
+  for (const auto& d : spec["devices"]) byName[d["name"].get<std::string>()] = d["containerEdits"];
+  ASSERT_EQ(byName.count("X-s1"), 1u);
+  ASSERT_EQ(byName.count("X-s1.1"), 1u);
+  const auto& first = byName["X-s1"]["mounts"];
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0]["hostPath"], "/agent/coral-usb/X/s1");
+  EXPECT_EQ(first[0]["containerPath"], "/run/kubeaccel");
+  EXPECT_EQ(first[0]["type"], "bind");
+  EXPECT_EQ(first[0]["options"], nlohmann::json({"ro", "rbind", "nosuid", "nodev", "noexec"}));
+  EXPECT_EQ(first[1]["hostPath"], "/agent/coral-usb/X/s1/shm");
+  EXPECT_EQ(first[1]["containerPath"], "/run/kubeaccel/shm");
+  EXPECT_EQ(first[1]["options"], nlohmann::json({"rw", "rbind", "nosuid", "nodev", "noexec"}));
+  EXPECT_EQ(byName["X-s1.1"]["mounts"][0]["containerPath"], "/run/kubeaccel-1");
+  EXPECT_EQ(byName["X-s1.1"]["mounts"][1]["containerPath"], "/run/kubeaccel-1/shm");
+  EXPECT_EQ(byName["X-s1.1"]["env"], nlohmann::json({"KUBEACCEL_CDI_DEVICE=X-s1.1"}));
 }
 
 TEST(ContainerAllocation, DeviceModeGivesEveryNodeReadWrite) {
