@@ -16,14 +16,15 @@ class AgentHealth::SlotWatch : public std::enable_shared_from_this<SlotWatch>,
                                public grpc::ClientBidiReactor<inference::ModelInferRequest,
                                                               inference::ModelStreamInferResponse> {
  public:
-  SlotWatch(AgentHealth& owner, std::string id, std::string socket) : owner_(owner), id_(std::move(id)) {
+  SlotWatch(AgentHealth& owner, std::string id, std::string socket)
+      : owner_(owner), id_(std::move(id)), socket_(std::move(socket)) {
     grpc::ChannelArguments args;
     // Reconnect quickly once the agent is back; never drop an idle connection.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
     args.SetInt(GRPC_ARG_CLIENT_IDLE_TIMEOUT_MS, INT_MAX);
-    channel_ = grpc::CreateCustomChannel("unix://" + socket, grpc::InsecureChannelCredentials(), args);
+    channel_ = grpc::CreateCustomChannel("unix://" + socket_, grpc::InsecureChannelCredentials(), args);
     stub_ = inference::GRPCInferenceService::NewStub(channel_);
   }
 
@@ -43,9 +44,30 @@ class AgentHealth::SlotWatch : public std::enable_shared_from_this<SlotWatch>,
     endedCv_.wait(lock, [this] { return ended_; });
   }
 
+  // Ready by the watch and not failing the new-connection check.
   bool ready() const {
     std::lock_guard lock(mu_);
-    return ready_;
+    return ready_ && freshFailures_ < kFailuresToUnready;
+  }
+
+  // Starts one check from a new connection (a channel of its own, with its own
+  // subchannel, so no connection of the watch is reused); `done` runs on a gRPC
+  // thread once it is answered or has failed.
+  void checkFresh(std::function<void()> done) {
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto channel = grpc::CreateCustomChannel("unix://" + socket_, grpc::InsecureChannelCredentials(), args);
+    auto call = std::make_shared<FreshCall>();
+    call->stub = inference::GRPCInferenceService::NewStub(channel);
+    call->ctx.set_deadline(std::chrono::system_clock::now() + kCheckDeadline);
+    auto self = shared_from_this();
+    call->stub->async()->ServerReady(&call->ctx, &call->req, &call->resp,
+                                     [self, call, done = std::move(done)](grpc::Status s) {
+                                       if (s.ok() && !call->resp.ready())
+                                         s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "ServerReady answered false");
+                                       self->freshResult(s);
+                                       done();
+                                     });
   }
 
  private:
@@ -77,6 +99,32 @@ class AgentHealth::SlotWatch : public std::enable_shared_from_this<SlotWatch>,
     StartCall();
   }
 
+  struct FreshCall {
+    std::unique_ptr<inference::GRPCInferenceService::Stub> stub;
+    grpc::ClientContext ctx;
+    inference::ServerReadyRequest req;
+    inference::ServerReadyResponse resp;
+  };
+
+  void freshResult(const grpc::Status& s) {
+    bool before, after;
+    {
+      std::lock_guard lock(mu_);
+      before = ready_ && freshFailures_ < kFailuresToUnready;
+      // Only a slot the watch finds ready can fail this check: a slot without
+      // an agent is not ready anyway, and its count starts afresh.
+      freshFailures_ = s.ok() || !ready_ ? 0 : freshFailures_ + 1;
+      after = ready_ && freshFailures_ < kFailuresToUnready;
+    }
+    if (before == after) return;
+    if (after)
+      spdlog::info("agent slot {} answers a new connection again: ready", id_);
+    else
+      spdlog::warn("agent slot {} is not ready: {} new connections in a row were not answered (last: {})", id_,
+                   kFailuresToUnready, s.error_message());
+    owner_.changed();
+  }
+
   void OnReadDone(bool) override {}  // we send nothing, so nothing comes back
 
   void OnDone(const grpc::Status&) override {
@@ -89,6 +137,7 @@ class AgentHealth::SlotWatch : public std::enable_shared_from_this<SlotWatch>,
       std::lock_guard lock(mu_);
       if (ready_ == r) return;
       ready_ = r;
+      if (!r) freshFailures_ = 0;
     }
     spdlog::info("agent slot {} is {}", id_, r ? "ready" : "not ready");
     owner_.changed();
@@ -104,6 +153,7 @@ class AgentHealth::SlotWatch : public std::enable_shared_from_this<SlotWatch>,
 
   AgentHealth& owner_;
   std::string id_;
+  std::string socket_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<inference::GRPCInferenceService::Stub> stub_;
   mutable std::mutex mu_;
@@ -114,11 +164,49 @@ class AgentHealth::SlotWatch : public std::enable_shared_from_this<SlotWatch>,
   inference::ModelStreamInferResponse streamResp_;
   std::shared_ptr<SlotWatch> self_;
   bool ready_ = false, cancelled_ = false, ended_ = false;
+  int freshFailures_ = 0;  // new-connection checks failed in a row while ready_
 };
 
-AgentHealth::AgentHealth(std::function<void()> onChange) : onChange_(std::move(onChange)) {}
+AgentHealth::AgentHealth(std::function<void()> onChange)
+    : onChange_(std::move(onChange)), checker_([this] { checkLoop(); }) {}
 
-AgentHealth::~AgentHealth() { watch({}); }
+AgentHealth::~AgentHealth() {
+  {
+    std::lock_guard lock(checkMu_);
+    stopping_ = true;
+  }
+  checkCv_.notify_all();
+  checker_.join();
+  watch({});
+}
+
+void AgentHealth::checkLoop() {
+  std::unique_lock lock(checkMu_);
+  for (;;) {
+    if (checkCv_.wait_for(lock, kCheckInterval, [this] { return stopping_; })) return;
+    lock.unlock();
+    std::vector<std::shared_ptr<SlotWatch>> slots;
+    {
+      std::lock_guard watchesLock(mu_);
+      for (const auto& [_, w] : watches_) slots.push_back(w);
+    }
+    // All slots at once, then wait for every answer (each ends by its deadline),
+    // so a round takes at most kCheckDeadline however many slots there are.
+    std::mutex doneMu;
+    std::condition_variable doneCv;
+    std::size_t left = slots.size();
+    for (auto& w : slots)
+      w->checkFresh([&] {
+        std::lock_guard l(doneMu);
+        if (--left == 0) doneCv.notify_all();
+      });
+    {
+      std::unique_lock l(doneMu);
+      doneCv.wait(l, [&] { return left == 0; });
+    }
+    lock.lock();
+  }
+}
 
 void AgentHealth::watch(const std::map<std::string, std::string>& slots) {
   std::vector<std::shared_ptr<SlotWatch>> gone, fresh;

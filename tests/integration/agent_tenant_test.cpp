@@ -9,6 +9,8 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <nlohmann/json.hpp>
+
 #include "util/probe_socket.hpp"
 
 namespace kubeaccel::testing {
@@ -39,10 +41,11 @@ class TenantTest : public AgentTest {
     }
     ASSERT_NO_FATAL_FAILURE(id_ = deviceIdOf(kClass));
   }
-  // Runs a shell command as the tenant (uid 65534); returns its exit status.
-  int tenant(const std::string& script, std::string* err = nullptr) {
+  // Runs a shell command as the tenant (uid 65534) of `slot`, through its
+  // mount as a pod has it (PluginHarness::asPod); returns its exit status.
+  int tenant(int slot, const std::string& script, std::string* err = nullptr) {
     std::string out, e;
-    int rc = h.run(PluginHarness::asTenant({"/bin/sh", "-c", script}), &out, &e);
+    int rc = h.run(h.asPod(slotDir(slot), {"/bin/sh", "-c", script}), &out, &e);
     if (err) *err = e;
     return rc;
   }
@@ -74,14 +77,14 @@ TEST_F(TenantTest, CannotDeleteRenameOrReplaceItsSocket) {
   EXPECT_NE(status.find("Uid:\t0\t0\t0\t0"), std::string::npos) << status;
   const std::string sock = socket(0), dir = slotDir(0);
   std::string err;
-  EXPECT_NE(tenant("rm -f '" + sock + "'", &err), 0) << "the tenant deleted its socket";
-  EXPECT_NE(tenant("mv '" + sock + "' '" + dir + "/moved'"), 0) << "the tenant renamed its socket";
-  EXPECT_NE(tenant("mkdir '" + dir + "/x'"), 0) << "the tenant wrote in the socket's directory";
-  EXPECT_NE(tenant("ln -s /nowhere '" + dir + "/inference.sock2' && mv -f '" + dir + "/inference.sock2' '" + sock + "'"),
+  EXPECT_NE(tenant(0, "rm -f '" + sock + "'", &err), 0) << "the tenant deleted its socket";
+  EXPECT_NE(tenant(0, "mv '" + sock + "' '" + dir + "/moved'"), 0) << "the tenant renamed its socket";
+  EXPECT_NE(tenant(0, "mkdir '" + dir + "/x'"), 0) << "the tenant wrote in the socket's directory";
+  EXPECT_NE(tenant(0, "ln -s /nowhere '" + dir + "/inference.sock2' && mv -f '" + dir + "/inference.sock2' '" + sock + "'"),
             0)
       << "the tenant replaced its socket";
-  EXPECT_NE(tenant("chmod 0777 '" + dir + "'"), 0);
-  EXPECT_EQ(tenant("echo data > '" + shmDir(0) + "/region' && rm '" + shmDir(0) + "/region'", &err), 0)
+  EXPECT_NE(tenant(0, "chmod 0777 '" + dir + "'"), 0);
+  EXPECT_EQ(tenant(0, "echo data > '" + shmDir(0) + "/region' && rm '" + shmDir(0) + "/region'", &err), 0)
       << "the tenant must be able to write its shared-memory files: " << err;
   struct stat st {};
   ASSERT_EQ(::lstat(sock.c_str(), &st), 0) << "the socket is gone";
@@ -105,7 +108,7 @@ TEST_F(TenantTest, LeftoversInASlotDirectoryStopOnlyThatSlot) {
   // directory (with a file, and no write permission) at the socket's name.
   ASSERT_EQ(::chmod(slotDir(0).c_str(), 0777), 0);
   std::string err;
-  ASSERT_EQ(tenant("set -e; d='" + slotDir(0) + "/inference.sock'; mkdir \"$d\"; echo x > \"$d/f\"; chmod 0555 \"$d\"",
+  ASSERT_EQ(tenant(0, "set -e; d='" + slotDir(0) + "/inference.sock'; mkdir \"$d\"; echo x > \"$d/f\"; chmod 0555 \"$d\"",
                    &err),
             0)
       << err;
@@ -181,7 +184,7 @@ class FdBurstTest : public TenantTest {
     flag_ = h.root() + "/tenant/burst";
     burst_ = std::thread([this, script, slot, n] {
       std::string out, err;
-      burstRc_ = h.run(PluginHarness::asTenant({"/usr/bin/python3", script, socket(slot), std::to_string(n), flag_}),
+      burstRc_ = h.run(h.asPod(slotDir(slot), {"/usr/bin/python3", script, socket(slot), std::to_string(n), flag_}),
                        &out, &err);
       burstErr_ = err;
     });
@@ -260,6 +263,42 @@ TEST_F(FdBurstTest, AListenerThatRanOutOfDescriptorsRecovers) {
   EXPECT_TRUE(newClientServed(0, 5s, &why)) << "the flooded slot did not recover: " << why;
   EXPECT_TRUE(newClientServed(1, 5s, &why)) << "the other slot did not recover: " << why;
   EXPECT_EQ(probe(probeName("kubeaccel-agent", h.agentDir()), &why), 0) << why;
+}
+
+// Section 3: a slot's health comes from a NEW connection that is answered,
+// not from an old channel still open. The tenant holds --max-connections idle
+// connections on s0, so the agent closes every new connection there, while
+// the plugin's watch stream (opened before) stays open and ServerReady on it
+// still says true. The plugin's check from a new connection turns s0
+// Unhealthy, s1 stays Healthy, and s0 is Healthy again once the tenant lets go.
+TEST_F(FdBurstTest, ASlotThatTakesNoNewConnectionIsUnhealthy) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(2, {"--max-connections", "8"}));
+  h.startPlugin(config_);
+  const std::string s0 = id_ + "-s0", s1 = id_ + "-s1";
+  ASSERT_TRUE(waitHealth(s0, "Healthy")) << h.pluginLog();
+  ASSERT_TRUE(waitHealth(s1, "Healthy")) << h.pluginLog();
+  int kept = startBurst(0, 50);
+  std::cout << "[ tenant   ] 50 connections on s0: the agent kept " << kept << " open\n";
+  EXPECT_LE(kept, 8);
+  auto t0 = Clock::now();
+  ASSERT_TRUE(h.kubelet().waitFor(
+      [&](const auto& rs) {
+        return healthOf(rs, "kubeaccel.io/movidius-ncs2", s0) == "Unhealthy" &&
+               healthOf(rs, "kubeaccel.io/movidius-ncs2", s1) == "Healthy";
+      },
+      15s))
+      << "s0 takes no new connection, yet it is advertised Healthy (or s1 is not):\n"
+      << h.pluginLog();
+  std::cout << "[ plugin   ] s0 Unhealthy " << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count()
+            << " ms after the tenant held its connections\n";
+  EXPECT_NE(h.pluginLog().find("agent slot " + s0 + " is not ready: 2 new connections in a row were not answered"),
+            std::string::npos)
+      << h.pluginLog();
+  endBurst();
+  EXPECT_TRUE(h.kubelet().waitFor(
+      [&](const auto& rs) { return healthOf(rs, "kubeaccel.io/movidius-ncs2", s0) == "Healthy"; }, 15s))
+      << "s0 serves new connections again, yet it stays Unhealthy:\n"
+      << h.pluginLog();
 }
 
 }  // namespace
@@ -423,7 +462,7 @@ TEST_F(TenantTest, RegionsPerSlotAreBoundedInNumberAndSize) {
   ASSERT_NO_FATAL_FAILURE(startWithSlots(2, {"--max-regions", "3", "--max-region-bytes", "65536"}));
   Client c(socket(0));
   std::string err;
-  ASSERT_EQ(tenant("truncate -s 64G '" + shmDir(0) + "/sparse' && truncate -s 4096 '" + shmDir(0) +
+  ASSERT_EQ(tenant(0, "truncate -s 64G '" + shmDir(0) + "/sparse' && truncate -s 4096 '" + shmDir(0) +
                        "/small' && chmod 0666 '" + shmDir(0) + "/sparse' '" + shmDir(0) + "/small'",
                    &err),
             0)
@@ -514,7 +553,7 @@ TEST_F(TenantTest, EachPodStartsWithAnEmptySlot) {
 
   // Pod A.
   std::string err;
-  ASSERT_EQ(tenant("set -e; cd '" + shmDir(1) + "'; echo 'tenant A confidential bytes' > notes; mkdir d;"
+  ASSERT_EQ(tenant(1, "set -e; cd '" + shmDir(1) + "'; echo 'tenant A confidential bytes' > notes; mkdir d;"
                    " echo more > d/f; chmod 0555 d; head -c 32 /dev/zero > secret; chmod 0666 secret",
                    &err),
             0)
@@ -548,8 +587,9 @@ TEST_F(TenantTest, EachPodStartsWithAnEmptySlot) {
   s = h.kubelet().allocate(resource, {slotId}, &resp);
   ASSERT_TRUE(s.ok()) << "pod B: " << s.error_message();
   std::string out2, err2;
-  ASSERT_EQ(h.run(PluginHarness::asTenant({"/bin/ls", "-A", slotDir(1), shmDir(1)}), &out2, &err2), 0) << err2;
-  EXPECT_EQ(out2, slotDir(1) + ":\ninference.sock\nshm\n\n" + shmDir(1) + ":\n")
+  ASSERT_EQ(h.run(h.asPod(slotDir(1), {"/bin/ls", "-A", slotDir(1), shmDir(1)}), &out2, &err2), 0) << err2;
+  const std::string pod = h.podPath(slotDir(1));
+  EXPECT_EQ(out2, pod + ":\ninference.sock\nshm\n\n" + pod + "/shm:\n")
       << "pod B sees what pod A left";
   Client b(socket(1));
   inference::SystemSharedMemoryStatusRequest sreq;
@@ -563,7 +603,7 @@ TEST_F(TenantTest, EachPodStartsWithAnEmptySlot) {
   EXPECT_EQ(st.inference_stats().success().count(), 0u) << "pod B sees pod A's statistics";
   EXPECT_EQ(st.inference_stats().fail().count(), 1u) << "only B's own refused request";
   std::string cliOut, cliErr;
-  EXPECT_EQ(h.run(PluginHarness::asTenant({KUBEACCEL_CLI_BIN, "infer", "--socket", "unix://" + socket(1), "--model",
+  EXPECT_EQ(h.run(h.asPod(slotDir(1), {KUBEACCEL_CLI_BIN, "infer", "--socket", "unix://" + socket(1), "--model",
                                            "tiny", "--shm"}),
                   &cliOut, &cliErr),
             0)
@@ -580,6 +620,89 @@ TEST_F(TenantTest, EachPodStartsWithAnEmptySlot) {
 namespace kubeaccel::testing {
 namespace {
 
+// Section 5: node users cannot reach slot directories. A root-in-container
+// pod can leave a setuid-root program in its shm/; a node user (uid 65534,
+// no mount) must not be able to list the slot, read the file or run it. The
+// agent makes --agent-dir 0700; a pod reaches its slot only through the
+// mount its runtime makes, which still works.
+TEST_F(TenantTest, NodeUsersCannotReachSlotDirectories) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(1));
+  struct stat st {};
+  ASSERT_EQ(::stat(h.agentDir().c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u) << "--agent-dir is reachable by node users";
+  const std::string planted = shmDir(0) + "/planted";
+  fs::copy_file("/usr/bin/id", planted);
+  ASSERT_EQ(::chmod(planted.c_str(), 04755), 0);  // setuid root, as root in a container can make it
+  std::string out, err;
+  EXPECT_NE(h.run(PluginHarness::asTenant({"/bin/ls", slotDir(0)}), &out, &err), 0)
+      << "a node user listed a slot directory: " << out;
+  EXPECT_NE(h.run(PluginHarness::asTenant({"/bin/ls", shmDir(0)}), &out, &err), 0) << out;
+  EXPECT_NE(h.run(PluginHarness::asTenant({"/bin/cat", planted}), &out, &err), 0) << "a node user read a pod's file";
+  out.clear();
+  // From a shell already running as the node user (setpriv itself execs its
+  // program before it has given up root's capabilities, so it would not tell).
+  EXPECT_NE(h.run(PluginHarness::asTenant({"/bin/sh", "-c", "exec '" + planted + "' -u"}), &out, &err), 0)
+      << "a node user ran a pod's setuid file, euid " << out;
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(tenant(0, "test -x '" + planted + "'", &err), 0) << "the pod lost its own slot: " << err;
+}
+
+// Section 5: a slot's CDI device mounts it nosuid, nodev and noexec. Mounted
+// as the plugin's CDI spec says (as runc applies a bind mount with options:
+// bind, then remount with the flags), a setuid-root program planted in shm/
+// does not run, so it cannot give euid 0 to the next non-root pod. The same
+// program through a plain bind mount (the device-plugin Mount, which has no
+// options) does give euid 0: the case the CDI mount is there for, and the
+// proof that this test can fail.
+TEST_F(TenantTest, ASetuidFileInTheSlotGivesNoPrivilegeThroughItsCdiMount) {
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(1));
+  h.startPlugin(config_);
+  const std::string slotId = id_ + "-s0";
+  ASSERT_TRUE(waitHealth(slotId, "Healthy")) << h.pluginLog();
+  nlohmann::json spec = nlohmann::json::parse(slurp(h.root() + "/cdi/kubeaccel.io-movidius-ncs2.json"));
+  nlohmann::json mounts;
+  for (const auto& d : spec["devices"])
+    if (d["name"] == slotId) mounts = d["containerEdits"]["mounts"];
+  ASSERT_EQ(mounts.size(), 2u) << spec.dump(2);
+
+  const std::string planted = shmDir(0) + "/planted";
+  fs::copy_file("/usr/bin/id", planted);
+  ASSERT_EQ(::chmod(planted.c_str(), 04755), 0);
+  const std::string pod = h.podPath(slotDir(0));
+  fs::create_directories(pod);
+  auto runAsPod = [&](const std::string& mountScript, std::string* out, std::string* err) {
+    // The program is started by a shell that already runs as the pod's user:
+    // setpriv execs its own program before root's capabilities are gone.
+    std::string script = mountScript +
+                         " && exec /usr/bin/setpriv --reuid=65534 --regid=65534 --clear-groups -- /bin/sh -c \"exec '" +
+                         pod + "/shm/planted' -u\"";
+    return h.run({"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script}, out, err);
+  };
+
+  std::string out, err;
+  int rc = runAsPod("mount --bind '" + slotDir(0) + "' '" + pod + "'", &out, &err);
+  if (rc != 0 || out != "0\n")
+    GTEST_SKIP() << "a setuid file gives no euid 0 here even without nosuid (rc " << rc << ", out '" << out
+                 << "', " << err << "): the file system of the test's root is nosuid already";
+
+  std::string script;
+  for (const auto& m : mounts) {
+    std::string inside = m["containerPath"].get<std::string>();
+    std::string target = pod + inside.substr(std::string("/run/kubeaccel").size());
+    std::string flags = "bind";
+    for (const auto& o : m["options"])
+      if (o != "rbind") flags += "," + o.get<std::string>();
+    if (!script.empty()) script += " && ";
+    script += "mount --rbind '" + m["hostPath"].get<std::string>() + "' '" + target + "' && mount -o remount," + flags +
+              " '" + target + "'";
+  }
+  out.clear();
+  rc = runAsPod(script, &out, &err);
+  EXPECT_NE(rc, 0) << "the planted program ran through the CDI mount (" << script << ")";
+  EXPECT_EQ(out, "") << "the next pod got euid " << out << " from a file in its slot";
+  EXPECT_NE(err.find("Permission denied"), std::string::npos) << err;
+}
+
 // Section 7: shared memory from a non-root pod (uid 65534) against the agent
 // as the DaemonSet runs it (no CAP_DAC_OVERRIDE): the CLI makes its region
 // file 0666, which the agent can open read-write; a 0600 file is refused
@@ -587,13 +710,13 @@ namespace {
 TEST_F(TenantTest, SharedMemoryWorksForANonRootPod) {
   ASSERT_NO_FATAL_FAILURE(startWithSlots(2));
   std::string out, err;
-  ASSERT_EQ(h.run(PluginHarness::asTenant({KUBEACCEL_CLI_BIN, "infer", "--socket", "unix://" + socket(0), "--model",
+  ASSERT_EQ(h.run(h.asPod(slotDir(0), {KUBEACCEL_CLI_BIN, "infer", "--socket", "unix://" + socket(0), "--model",
                                            "squeezenet", "--shm", "--json"}),
                   &out, &err),
             0)
       << err;
   EXPECT_NE(out.find("\"outputs\""), std::string::npos) << out;
-  ASSERT_EQ(tenant("head -c 64 /dev/zero > '" + shmDir(0) + "/private' && chmod 0600 '" + shmDir(0) + "/private'"), 0);
+  ASSERT_EQ(tenant(0, "head -c 64 /dev/zero > '" + shmDir(0) + "/private' && chmod 0600 '" + shmDir(0) + "/private'"), 0);
   grpc::Status s = Client(socket(0)).registerRegion("p", "private", 0, 64);
   EXPECT_EQ(codeName(s.error_code()), "PERMISSION_DENIED") << s.error_message();
 }

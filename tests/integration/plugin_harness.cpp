@@ -242,6 +242,25 @@ std::vector<std::string> PluginHarness::asTenant(std::vector<std::string> argv) 
   return out;
 }
 
+std::string PluginHarness::podPath(const std::string& slotDir) const {
+  return root_ + "/pod-" + fs::path(slotDir).filename().string();
+}
+
+std::vector<std::string> PluginHarness::asPod(const std::string& slotDir, std::vector<std::string> argv) const {
+  std::string mnt = podPath(slotDir);
+  fs::create_directories(mnt);
+  for (auto& a : argv)
+    for (std::size_t at = a.find(slotDir); at != std::string::npos; at = a.find(slotDir, at + mnt.size()))
+      a.replace(at, slotDir.size(), mnt);
+  // sh -c SCRIPT $0 $1 ARGV...: mount, drop $1, become the tenant and run ARGV.
+  std::vector<std::string> out = {"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+                                  "mount --bind \"$0\" \"$1\" && shift && exec /usr/bin/setpriv --reuid=65534 "
+                                  "--regid=65534 --clear-groups -- \"$@\"",
+                                  slotDir, mnt};
+  out.insert(out.end(), argv.begin(), argv.end());
+  return out;
+}
+
 void PluginHarness::startAgent(const std::string& config, const std::vector<std::string>& extraArgs) {
   // The build's backends; an --backend-dir in extraArgs comes later and wins.
   std::vector<std::string> argv = agentPrefix_;

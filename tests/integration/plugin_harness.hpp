@@ -76,8 +76,16 @@ class PluginHarness {
   // runAgentAsDaemonSet. False (nothing changed) where the memory cgroup
   // cannot be written.
   bool limitAgentMemory(uint64_t bytes);
-  // argv as an unprivileged tenant: uid/gid 65534, no supplementary groups.
+  // argv as an unprivileged user of the node: uid/gid 65534, no supplementary groups.
   static std::vector<std::string> asTenant(std::vector<std::string> argv);
+  // argv as a pod holding the slot directory `slotDir`, the way a container
+  // runtime gives it one: in a private mount namespace, root bind-mounts the
+  // slot at podPath(slotDir) (the agent directory is 0700, so only a mount
+  // reaches it), then the process becomes uid/gid 65534. Every occurrence of
+  // `slotDir` in argv is replaced by podPath(slotDir).
+  std::vector<std::string> asPod(const std::string& slotDir, std::vector<std::string> argv) const;
+  // Where asPod() mounts `slotDir`: <root>/pod-<slot directory's name>.
+  std::string podPath(const std::string& slotDir) const;
   bool agentRunning() const { return agentPid_ > 0; }
   pid_t agentPid() const { return agentPid_; }
   std::string agentLog() const;
