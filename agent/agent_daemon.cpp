@@ -43,7 +43,7 @@ int AgentDaemon::run() {
   // A slot its tenant made unservable does not fail the probe: a liveness
   // restart would take every tenant down for one; the plugin reports that
   // slot Unhealthy instead.
-  probe_ = std::make_unique<ProbeServer>(loop_, probeName("kubeaccel-agent", options_.agentDir), [this] {
+  probe_ = std::make_unique<ProbeServer>(loop_, agentProbePath(options_.agentDir), [this] {
     std::vector<std::string> ids, sockets;
     for (const auto& [key, d] : devices_)
       for (auto& [id, socket] : d->servedSockets()) {

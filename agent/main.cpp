@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
       throw UsageError("--log-level: expected trace, debug, info, warn or error, got '" + args.get("log-level", "") + "'");
     if (args.has("probe")) {
       std::string why;
-      int rc = probe(probeName("kubeaccel-agent", args.get("agent-dir", agent::AgentOptions{}.agentDir)), &why);
+      int rc = probe(agentProbePath(args.get("agent-dir", agent::AgentOptions{}.agentDir)), &why);
       if (rc != 0) std::fprintf(stderr, "kubeaccel-agent: probe: %s\n", why.c_str());
       return rc;
     }

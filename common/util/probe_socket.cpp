@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -13,14 +14,20 @@
 namespace kubeaccel {
 namespace {
 
-sockaddr_un abstractAddress(const std::string& name, socklen_t* len) {
+bool isPath(const std::string& name) { return !name.empty() && name[0] == '/'; }
+
+// A path name as a file system address, any other as an abstract one.
+sockaddr_un probeAddress(const std::string& name, socklen_t* len) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  size_t n = std::min(name.size(), sizeof(addr.sun_path) - 1);
-  std::memcpy(addr.sun_path + 1, name.data(), n);  // leading NUL: abstract namespace
-  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + n);
+  size_t at = isPath(name) ? 0 : 1;  // abstract: a leading NUL
+  size_t n = std::min(name.size(), sizeof(addr.sun_path) - 1 - at);
+  std::memcpy(addr.sun_path + at, name.data(), n);
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + at + n);
   return addr;
 }
+
+std::string shown(const std::string& name) { return isPath(name) ? name : "@" + name; }
 
 // Who listens on `addr`: "pid N, uid U", or "unknown".
 std::string holderOf(const sockaddr_un& addr, socklen_t len) {
@@ -39,18 +46,31 @@ std::string probeName(const std::string& daemon, const std::string& stateDir) {
   return daemon + "-" + std::to_string(std::hash<std::string>{}(stateDir));
 }
 
+std::string agentProbePath(const std::string& agentDir) { return agentDir + "/probe.sock"; }
+
 ProbeServer::ProbeServer(EventLoop& loop, const std::string& name, std::function<std::string()> check)
     : loop_(loop), check_(std::move(check)) {
   fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   socklen_t len;
-  sockaddr_un addr = abstractAddress(name, &len);
-  if (!fd_ || ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_.get(), 8) != 0) {
+  sockaddr_un addr = probeAddress(name, &len);
+  if (isPath(name)) {
+    // A file left by a daemon that did not stop cleanly is replaced; one a
+    // live daemon answers on is not.
+    std::string holder = holderOf(addr, len);
+    if (holder != "unknown")
+      throw std::runtime_error("probe socket " + name + ": in use (held by " + holder +
+                               "; is another daemon running for the same directory?)");
+    ::unlink(name.c_str());
+  }
+  if (!fd_ || ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_.get(), 8) != 0 ||
+      (isPath(name) && ::chmod(name.c_str(), 0600) != 0)) {
     int err = errno;
-    throw std::runtime_error("probe socket @" + name + ": " + std::strerror(err) +
+    throw std::runtime_error("probe socket " + shown(name) + ": " + std::strerror(err) +
                              (err == EADDRINUSE ? " (held by " + holderOf(addr, len) +
                                                       "; is another daemon running for the same directory?)"
                                                 : ""));
   }
+  if (isPath(name)) path_ = name;
   loop_.watchFd(fd_.get(), [this] {
     for (;;) {
       UniqueFd client(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
@@ -62,12 +82,15 @@ ProbeServer::ProbeServer(EventLoop& loop, const std::string& name, std::function
   });
 }
 
-ProbeServer::~ProbeServer() { loop_.unwatchFd(fd_.get()); }
+ProbeServer::~ProbeServer() {
+  loop_.unwatchFd(fd_.get());
+  if (!path_.empty()) ::unlink(path_.c_str());
+}
 
 int probe(const std::string& name, std::string* why) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   socklen_t len;
-  sockaddr_un addr = abstractAddress(name, &len);
+  sockaddr_un addr = probeAddress(name, &len);
   if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     *why = "no daemon answers (" + std::string(std::strerror(errno)) + ")";
     return 1;
@@ -75,7 +98,7 @@ int probe(const std::string& name, std::string* why) {
   // Abstract names belong to the network namespace, and the DaemonSet's is
   // the host's: any process there could hold the name and answer "ok". The
   // daemon runs as the prober's own uid (same container), so a peer of
-  // another uid is not the daemon.
+  // another uid is not the daemon. (Checked for a path too: it costs nothing.)
   ucred peer{};
   socklen_t credLen = sizeof peer;
   if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &credLen) != 0) {

@@ -49,6 +49,7 @@ class TenantTest : public AgentTest {
     if (err) *err = e;
     return rc;
   }
+  std::atomic<int> squatRc_{-1};  // the probe squatter's exit status, -1 while it runs
   int agentProbe(std::string* err) {
     std::string out;
     return h.run({KUBEACCEL_AGENT_BIN_FOR_TESTS, "--probe", "--agent-dir", h.agentDir()}, &out, err);
@@ -241,7 +242,7 @@ TEST_F(FdBurstTest, ConnectionsPerSlotAreLimited) {
   EXPECT_LE(kept, 64) << "the slot kept more connections than --max-connections";
   std::string why;
   EXPECT_TRUE(newClientServed(1, 5s, &why)) << "the other slot is not served during the burst: " << why;
-  EXPECT_EQ(probe(probeName("kubeaccel-agent", h.agentDir()), &why), 0) << why;
+  EXPECT_EQ(probe(agentProbePath(h.agentDir()), &why), 0) << why;
   EXPECT_TRUE(h.waitForAgentLog("refused a connection: 64 open, the limit is 64")) << h.agentLog();
   endBurst();
   EXPECT_TRUE(newClientServed(0, 5s, &why)) << "the flooded slot is not served after the burst: " << why;
@@ -262,7 +263,7 @@ TEST_F(FdBurstTest, AListenerThatRanOutOfDescriptorsRecovers) {
   std::string why;
   EXPECT_TRUE(newClientServed(0, 5s, &why)) << "the flooded slot did not recover: " << why;
   EXPECT_TRUE(newClientServed(1, 5s, &why)) << "the other slot did not recover: " << why;
-  EXPECT_EQ(probe(probeName("kubeaccel-agent", h.agentDir()), &why), 0) << why;
+  EXPECT_EQ(probe(agentProbePath(h.agentDir()), &why), 0) << why;
 }
 
 // Section 3: a slot's health comes from a NEW connection that is answered,
@@ -727,13 +728,17 @@ TEST_F(TenantTest, SharedMemoryWorksForANonRootPod) {
 namespace kubeaccel::testing {
 namespace {
 
-// A process of another user holds the agent's abstract probe name and
-// answers "ok".
+// A process of another user holds a probe name (abstract, or a path when it
+// starts with '/') and answers "ok"; exits 1 if it cannot bind it.
 const char* kSquatter = R"PY(
 import os, socket, sys, time
 name, flag = sys.argv[1], sys.argv[2]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.bind('\0' + name)
+try:
+    s.bind(name if name.startswith('/') else '\0' + name)
+except OSError as e:
+    print(e, file=sys.stderr)
+    sys.exit(1)
 s.listen(8)
 s.settimeout(0.05)
 open(flag + ".ready", "w").close()
@@ -746,26 +751,64 @@ while not os.path.exists(flag + ".release"):
         pass
 )PY";
 
-// Section 8, probe squatting: with no agent running, a uid-65534 process that
-// holds the probe's name must not make `kubeaccel-agent --probe` pass, and an
-// agent that cannot take the name says who holds it.
+// Section 8, probe squatting. The agent's probe is a socket in its 0700
+// directory, where a uid-65534 process cannot bind; a squatter of the old
+// abstract name neither keeps the agent from starting nor passes for it. An
+// abstract name (the plugin's) held by another user does not pass either:
+// the prober checks the peer's uid, and says who holds it.
 TEST_F(TenantTest, AProbeNameHeldByAnotherUserIsNotTheAgent) {
   fs::create_directories(h.root() + "/tenant");
   fs::permissions(h.root() + "/tenant", fs::perms::all);
   std::string script = h.root() + "/squat.py", flag = h.root() + "/tenant/squat";
   std::ofstream(script) << kSquatter;
-  std::string name = probeName("kubeaccel-agent", h.agentDir());
-  std::thread squatter([&] {
-    std::string out, err;
-    h.run(PluginHarness::asTenant({"/usr/bin/python3", script, name, flag}), &out, &err);
-  });
-  auto deadline = Clock::now() + 20s;
-  while (!fs::exists(flag + ".ready") && Clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  std::thread squatter;
+  auto squat = [&](const std::string& name) {
+    squatter = std::thread([&, name] {
+      std::string out, err;
+      squatRc_ = h.run(PluginHarness::asTenant({"/usr/bin/python3", script, name, flag}), &out, &err);
+    });
+    auto deadline = Clock::now() + 20s;
+    while (!fs::exists(flag + ".ready") && Clock::now() < deadline) {
+      if (squatRc_ >= 0) return false;  // it exited: could not bind
+      std::this_thread::sleep_for(20ms);
+    }
+    return fs::exists(flag + ".ready");
+  };
+  auto release = [&] {
+    std::ofstream(flag + ".release") << "";
+    if (squatter.joinable()) squatter.join();
+    fs::remove(flag + ".ready");
+    fs::remove(flag + ".release");
+    squatRc_ = -1;
+  };
+
+  // The plugin's abstract name, held by uid 65534: not taken for the plugin.
+  ASSERT_TRUE(squat(probeName("kubeaccel-plugin", h.kubeletDir())));
   std::string why;
-  EXPECT_EQ(probe(name, &why), 1) << "a squatter passed for the agent: " << why;
+  EXPECT_EQ(probe(probeName("kubeaccel-plugin", h.kubeletDir()), &why), 1) << "a squatter passed for the plugin";
   EXPECT_NE(why.find("not by the daemon"), std::string::npos) << why;
-  std::ofstream(flag + ".release") << "";
-  squatter.join();
+  release();
+
+  // The agent's path cannot be taken by another user: with the agent
+  // directory in place (an agent ran and stopped), binding it fails.
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(1));
+  struct stat st {};
+  ASSERT_EQ(::stat(agentProbePath(h.agentDir()).c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_uid, 0u);
+  ASSERT_EQ(h.stopAgent(SIGTERM), 0);
+  EXPECT_FALSE(fs::exists(agentProbePath(h.agentDir()))) << "the agent left its probe socket";
+  EXPECT_FALSE(squat(agentProbePath(h.agentDir()))) << "uid 65534 took the agent's probe socket";
+  release();
+  // Its old abstract name held by uid 65534: the agent starts all the same
+  // (before, it exited 1) and its probe passes.
+  ASSERT_TRUE(squat(probeName("kubeaccel-agent", h.agentDir())));
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(1));
+  EXPECT_EQ(probe(agentProbePath(h.agentDir()), &why), 0) << why;
+  std::string err;
+  EXPECT_EQ(agentProbe(&err), 0) << "kubeaccel-agent --probe: " << err;
+  release();
 }
 
 }  // namespace

@@ -655,7 +655,8 @@ TEST_F(AgentTest, SlotLayoutPermissionsAndRestart) {
   std::vector<std::string> classes;
   for (const auto& e : fs::directory_iterator(h.agentDir())) classes.push_back(e.path().filename().string());
   std::sort(classes.begin(), classes.end());
-  EXPECT_EQ(classes, (std::vector<std::string>{"admin.sock", "movidius-ncs2"}));
+  // The admin socket, the probe's socket (issue 10, section 8) and a directory per class.
+  EXPECT_EQ(classes, (std::vector<std::string>{"admin.sock", "movidius-ncs2", "probe.sock"}));
   const std::string idBefore = id_;
   struct stat dirSt[2] {};
   for (int k : {0, 1}) {
