@@ -1,5 +1,11 @@
 #include "agent_metrics.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "gpu/nvml.hpp"
+
 namespace kubeaccel::agent {
 
 InferObserver AgentMetrics::observerFor(const std::string& resource, const std::string& slotId) {
@@ -42,6 +48,35 @@ InferObserver AgentMetrics::observerFor(const std::string& resource, const std::
                    metrics::batchSizeBuckets(), labels)
         .observe(timing.batchSize);
   };
+}
+
+void AgentMetrics::deviceReport(const DeviceReport& r, bool gone) {
+  metrics::Labels device = {{"resource", r.resource}, {"device", r.deviceId}};
+  std::lock_guard lock(mu_);
+  auto& known = models_[r.deviceId];
+  for (const auto& m : r.readyModels) known.insert(m);
+  for (const auto& m : known) {
+    metrics::Labels labels = device;
+    labels.emplace_back("model", m);
+    bool ready = std::find(r.readyModels.begin(), r.readyModels.end(), m) != r.readyModels.end();
+    registry_.gauge("kubeaccel_agent_model_ready", "1 when the device serves the model (READY), else 0.", labels)
+        .set(ready ? 1 : 0);
+  }
+  if (r.pciBusId.empty()) return;
+  std::string why;
+  auto usage = gone ? std::nullopt : gpu::usageOf(r.pciBusId, &why);
+  if (!usage) {
+    if (!gone && noGpuFigures_.insert(r.deviceId).second)
+      spdlog::debug("{} {}: no GPU figures: {}", r.resource, r.deviceId, why);
+    return;
+  }
+  registry_.gauge("kubeaccel_gpu_memory_used_bytes", "GPU memory in use (NVML), all processes.", device)
+      .set(static_cast<double>(usage->memoryUsedBytes));
+  registry_.gauge("kubeaccel_gpu_memory_total_bytes", "GPU memory in all (NVML).", device)
+      .set(static_cast<double>(usage->memoryTotalBytes));
+  registry_.gauge("kubeaccel_gpu_utilization_ratio",
+                  "Fraction of NVML's last sample period in which a kernel ran on the GPU (0 to 1).", device)
+      .set(usage->utilizationPercent / 100.0);
 }
 
 }  // namespace kubeaccel::agent

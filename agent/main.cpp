@@ -117,8 +117,10 @@ int main(int argc, char** argv) {
     spdlog::info("open-file limit: soft {} (was {}), hard {}", now.soft, before.soft, now.hard);
     agent::AgentMetrics metrics;
     auto metricsServer = metrics::serveMetricsFlag(args.get("metrics-address"), metrics.registry());
-    if (metricsServer)
+    if (metricsServer) {
       opts.observerFor = [&metrics](const std::string& r, const std::string& s) { return metrics.observerFor(r, s); };
+      opts.reportDevice = [&metrics](const agent::DeviceReport& r, bool gone) { metrics.deviceReport(r, gone); };
+    }
     Config config = loadConfig(args.get("config", ""));
     agent::AgentDaemon daemon(config, opts);
     return daemon.run();  // the server stops before the registry it reads goes

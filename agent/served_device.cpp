@@ -30,6 +30,8 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
     spdlog::info("{} {}: backend {} runs on {}", cls.name, device.id, cls.backend, platform);
   else
     spdlog::error("{} {}: unavailable: {}", cls.name, device.id, reason);
+  report_ = {config.resourceName(cls), device.id, pciBusId, {}};
+  reportDevice_ = options.reportDevice;
   repository_ = std::make_unique<ModelRepository>(options.modelsDir, backend_.get(), reason);
   repository_->loadAll();
   int workers = 1;
@@ -55,6 +57,7 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
     ctx.maxStreamBacklog = options.maxStreamBacklog;
     ctx.maxRegions = options.maxRegions;
     ctx.maxRegionBytes = options.maxRegionBytes;
+    ctx.pinner = backend_ ? backend_->hostMemoryPinner() : nullptr;
     if (options.observerFor) ctx.observer = options.observerFor(ctx.resource, ctx.slotId());
     contexts_.push_back(ctx);
     slots_.emplace_back();
@@ -74,10 +77,12 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
     while (!watchdogWake_.wait_for(lock, kSlotCheckInterval, [this] { return watchdogStop_; })) {
       lock.unlock();
       checkSlots();
+      report(false);
       lock.lock();
     }
   });
   spdlog::info("{} {}: serving {} slot socket(s) under {}", cls.name, device.id, cls.slots, deviceDir_);
+  report(false);
 }
 
 void ServedDevice::stopWatchdog() {
@@ -142,6 +147,15 @@ ServedDevice::HandOver ServedDevice::handOverSlot(int k) {
   spdlog::info("slot {}: handed over: {} entries and {} shared-memory regions of the last pod removed", ctx.slotId(),
                out.entriesRemoved, out.regionsDropped);
   return out;
+}
+
+void ServedDevice::report(bool gone) {
+  if (!reportDevice_) return;
+  DeviceReport r = report_;
+  if (!gone)
+    for (const auto& e : repository_->index())
+      if (e.state == "READY") r.readyModels.push_back(e.name);
+  reportDevice_(r, gone);
 }
 
 void ServedDevice::checkSlots() {
@@ -249,6 +263,7 @@ void ServedDevice::finishShutdown() {
 void ServedDevice::retire() {
   beginShutdown(std::chrono::steady_clock::now() + kShutdownGrace, "the device went away");
   finishShutdown();
+  report(true);
   std::error_code ec;
   std::filesystem::remove_all(deviceDir_, ec);
 }

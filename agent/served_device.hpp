@@ -20,6 +20,15 @@
 
 namespace kubeaccel::agent {
 
+// What a served device reports every watchdog round (ServedDevice::kSlotCheckInterval),
+// for metrics: which device it is and the models it serves now.
+struct DeviceReport {
+  std::string resource;  // "kubeaccel.io/nvidia-gpu"
+  std::string deviceId;
+  std::string pciBusId;  // "0000:3b:00.0", or "" for a device without one
+  std::vector<std::string> readyModels;
+};
+
 struct AgentOptions {
   std::string agentDir = "/var/lib/kubeaccel/agent";
   std::string modelsDir;
@@ -34,6 +43,9 @@ struct AgentOptions {
   uint64_t maxRegionBytes = ShmRegistry::kMaxMappedBytes; // per slot
   // Gives each slot its observer (metrics); may be empty.
   std::function<InferObserver(const std::string& resource, const std::string& slotId)> observerFor;
+  // Told of each device every watchdog round and once more, with no models,
+  // when it stops being served; may be empty.
+  std::function<void(const DeviceReport&, bool gone)> reportDevice;
 };
 
 class ServedDevice {
@@ -85,6 +97,9 @@ class ServedDevice {
  private:
   std::string deviceDir_;
   std::string key_;
+  DeviceReport report_;  // readyModels filled at each report
+  std::function<void(const DeviceReport&, bool)> reportDevice_;
+  void report(bool gone);
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<ModelRepository> repository_;
   std::unique_ptr<DeviceScheduler> scheduler_;

@@ -1,12 +1,15 @@
 #include "devices_command.hpp"
 
+#include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
 #include "config/config_loader.hpp"
 #include "discovery/advertisement.hpp"
 #include "discovery/udev_scanner.hpp"
+#include "gpu/nvml.hpp"
 #include "util/log.hpp"
 
 namespace kubeaccel {
@@ -17,13 +20,28 @@ constexpr const char* kHelp = R"(Usage: kubeaccel devices [--config FILE] [--jso
 Lists the accelerators discovery sees on this node now, as kubeaccel-plugin
 would advertise them: resource, ID, health, mode, device nodes, NUMA node,
 vendor:product and where the device sits on the bus; for an Unhealthy device,
-why ("problem" in --json). Agent-mode devices are
+why ("problem" in --json); for an NVIDIA GPU, its memory in use and
+utilization from the driver (NVML; "gpu" in --json, absent without a driver).
+The models each device serves are the agent's: `kubeaccel models list`, or
+the agent's metric kubeaccel_agent_model_ready. Agent-mode devices are
 shown once per slot in --json and once per device, with their slot count, in
 the table. Uses the same catalog and discovery code as the plugin.
 
   --config FILE   catalog and modes (default: the built-in catalog)
   --json          print {"devices": [...]} only; logs go to stderr
 )";
+
+// NVML's figures for an NVIDIA GPU, or nullopt (not one, or no driver).
+std::optional<gpu::GpuUsage> gpuUsage(const Device& d) {
+  if (d.subsystem != "pci" || d.vendor != "10de" || d.busLocation.rfind("pci ", 0) != 0) return std::nullopt;
+  return gpu::usageOf(d.busLocation.substr(4));
+}
+
+std::string gib(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1u << 30));
+  return buf;
+}
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string out;
@@ -65,6 +83,13 @@ void printDeviceTable(std::ostream& out, const Config& config, const std::vector
     }
     out << "\n";
   }
+  std::vector<std::string> gpus;
+  for (const auto& t : found)
+    if (auto u = gpuUsage(t.device))
+      gpus.push_back(t.device.id + ": memory " + gib(u->memoryUsedBytes) + " of " + gib(u->memoryTotalBytes) +
+                     " in use, utilization " + std::to_string(u->utilizationPercent) + "%");
+  if (!gpus.empty()) out << indent << "\n" << indent << "GPUs (NVML):\n";
+  for (const auto& g : gpus) out << indent << "  " << g << "\n";
   if (!problems.empty()) out << indent << "\n" << indent << "Unhealthy because:\n";
   for (const auto& p : problems) out << indent << "  " << p << "\n";
 }
@@ -90,6 +115,10 @@ nlohmann::json toJson(const Config& config, const std::vector<TrackedDevice>& fo
       if (a.device.usbConfigurations > 0) devices.back()["usbConfigurations"] = a.device.usbConfigurations;
       if (a.slot >= 0) devices.back()["slot"] = a.slot;
       if (!a.device.problem.empty()) devices.back()["problem"] = a.device.problem;
+      if (auto u = gpuUsage(a.device))
+        devices.back()["gpu"] = {{"memoryUsedBytes", u->memoryUsedBytes},
+                                 {"memoryTotalBytes", u->memoryTotalBytes},
+                                 {"utilizationPercent", u->utilizationPercent}};
     }
   return {{"devices", devices}};
 }

@@ -1,5 +1,6 @@
 #include "backend/abi_backend.hpp"
 
+#include <cstddef>
 #include <cstring>
 #include <stdexcept>
 
@@ -54,7 +55,9 @@ class Runner final : public ModelRunner {
     int rc = h_->table->run(runner_, in.data(), in.size(), out.data(), out.size(), err, sizeof err);
     if (rc != KAB_OK) {
       err[sizeof err - 1] = '\0';
-      throw std::runtime_error(err[0] ? err : "the backend failed without a message");
+      std::string what = err[0] ? err : "the backend failed without a message";
+      if (rc == KAB_RESOURCE_EXHAUSTED) throw EngineOutOfMemory(what);
+      throw std::runtime_error(what);
     }
     // Every output is released, whatever the checks below find.
     struct Releaser {
@@ -123,7 +126,28 @@ class Model final : public LoadedModel {
   std::string info_;
 };
 
+// Whether `t` has the optional field that ends at `end` (an older backend's
+// table is shorter).
+bool hasField(const kab_backend* t, size_t end) { return t->struct_size >= end; }
+
 }  // namespace
+
+HostMemoryPinner* AbiBackend::hostMemoryPinner() {
+  bool has = hasField(table_, offsetof(kab_backend, unpin_host_memory) + sizeof table_->unpin_host_memory) &&
+             table_->pin_host_memory && table_->unpin_host_memory;
+  return has ? this : nullptr;
+}
+
+std::string AbiBackend::pin(void* ptr, size_t bytes, bool* unavailable) {
+  char err[kErrBytes] = "";
+  int rc = table_->pin_host_memory(ptr, bytes, err, sizeof err);
+  *unavailable = rc == KAB_UNAVAILABLE;
+  if (rc == KAB_OK) return "";
+  err[sizeof err - 1] = '\0';
+  return err[0] ? err : "the backend could not pin the memory and gave no message";
+}
+
+void AbiBackend::unpin(void* ptr) { table_->unpin_host_memory(ptr); }
 
 std::vector<std::string> AbiBackend::modelFiles() const {
   std::vector<std::string> files;

@@ -12,7 +12,7 @@
 
 namespace kubeaccel::agent {
 
-class AbiBackend final : public Backend {
+class AbiBackend final : public Backend, private HostMemoryPinner {
  public:
   // `table` from openBackendLibrary (lives as long as the process).
   // `pciBusId`: the served device's PCI address, "" when it has none.
@@ -22,8 +22,12 @@ class AbiBackend final : public Backend {
   std::vector<std::string> modelFiles() const override;
   std::unique_ptr<LoadedModel> load(const std::string& versionDir, const std::string& configJson,
                                     const ModelConfig& config) override;
+  HostMemoryPinner* hostMemoryPinner() override;
 
  private:
+  std::string pin(void* ptr, size_t bytes, bool* unavailable) override;
+  void unpin(void* ptr) override;
+
   const kab_backend* table_;
   std::string pciBusId_;
 };

@@ -6,13 +6,22 @@
 
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "backend/tensor.hpp"
 #include "repository/model_config.hpp"
+#include "shm/host_memory_pinner.hpp"
 
 namespace kubeaccel::agent {
+
+// What ModelRunner::run throws when the engine ran out of memory for that
+// run (a GPU allocation): the run's requests fail RESOURCE_EXHAUSTED, with
+// the engine's message (it says how much was asked for).
+struct EngineOutOfMemory : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 // Runs one model on one worker thread; not thread-safe (a worker owns it).
 class ModelRunner {
@@ -20,7 +29,8 @@ class ModelRunner {
   virtual ~ModelRunner() = default;
   // `inputs` are in the model's input order, batched along dim 0 when the
   // model is batched. Returns the outputs in the model's output order.
-  // Throws std::runtime_error with the engine's message when the run fails.
+  // Throws EngineOutOfMemory when the engine ran out of memory, and
+  // std::runtime_error with the engine's message when the run fails otherwise.
   virtual std::vector<OutputTensor> run(const std::vector<InputTensor>& inputs) = 0;
 };
 
@@ -61,6 +71,9 @@ class Backend {
   // corrupt or unsupported model.
   virtual std::unique_ptr<LoadedModel> load(const std::string& versionDir, const std::string& configJson,
                                             const ModelConfig& config) = 0;
+  // Pins shared-memory regions for the engine's device, or null when the
+  // backend has no use for it. Lives as long as the backend.
+  virtual HostMemoryPinner* hostMemoryPinner() { return nullptr; }
 };
 
 }  // namespace kubeaccel::agent

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <spdlog/spdlog.h>
 
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -37,9 +38,10 @@ Opened open(const std::string& dir, const std::string& name) {
   if (t->abi_version != KUBEACCEL_BACKEND_ABI_VERSION)
     return {nullptr, path + " has backend ABI version " + std::to_string(t->abi_version) +
                          "; this agent speaks version " + std::to_string(KUBEACCEL_BACKEND_ABI_VERSION)};
-  if (t->struct_size < sizeof(kab_backend))
+  // A table from before the optional fields were added ends where they begin.
+  if (t->struct_size < offsetof(kab_backend, pin_host_memory))
     return {nullptr, path + ": its function table has " + std::to_string(t->struct_size) + " bytes, expected at least " +
-                         std::to_string(sizeof(kab_backend))};
+                         std::to_string(offsetof(kab_backend, pin_host_memory))};
   if (!t->name || name != t->name)
     return {nullptr, path + " is backend '" + std::string(t->name ? t->name : "") + "', not '" + name + "'"};
   if (!t->load_model || !t->model_tensor_count || !t->model_tensor || !t->model_limits || !t->model_info ||

@@ -52,7 +52,12 @@ typedef enum kab_status {
   KAB_OK = 0,
   KAB_INVALID = 1,     /* the model, its config or a run's tensors are wrong */
   KAB_UNAVAILABLE = 2, /* cannot run here (no CUDA, a format this build lacks) */
-  KAB_INTERNAL = 3     /* the engine failed */
+  KAB_INTERNAL = 3,    /* the engine failed */
+  /* The engine ran out of memory for this run (a GPU allocation, say): the
+   * message says how much it asked for. The agent fails that run's requests
+   * RESOURCE_EXHAUSTED and keeps serving. (Added compatibly in ABI 1: an agent
+   * that predates it treats it as any other failure.) */
+  KAB_RESOURCE_EXHAUSTED = 4
 } kab_status;
 
 typedef struct kab_model kab_model;   /* a loaded model (opaque, backend-owned) */
@@ -177,6 +182,20 @@ typedef struct kab_backend {
   int (*run)(kab_runner* runner, const kab_input* inputs, size_t n_inputs, kab_output* outputs, size_t n_outputs,
              char* err, size_t err_size);
   void (*free_runner)(kab_runner* runner);
+
+  /* --- Optional, added compatibly in ABI 1. The agent uses a field below only
+   * when struct_size shows the backend has it, and only when it is not NULL. */
+
+  /* Pins [ptr, ptr + bytes) for the engine's device DMA (cudaHostRegister), so
+   * that copies between it and the device go straight to and from these pages,
+   * with no staging copy. The agent calls it when a pod registers a shared
+   * memory region (ptr: the page-aligned start of the region's mapping) and
+   * calls unpin_host_memory(ptr) once no run uses the region any more, before
+   * unmapping it. KAB_UNAVAILABLE when the backend has no device to pin for
+   * (no CUDA): the region then works unpinned. Any thread, concurrently with
+   * runs (which may read or write pinned memory). */
+  int (*pin_host_memory)(void* ptr, size_t bytes, char* err, size_t err_size);
+  void (*unpin_host_memory)(void* ptr);
 } kab_backend;
 
 /* The entry point every backend exports. `agent_abi_version` is the agent's

@@ -269,6 +269,10 @@ void DeviceScheduler::run(std::vector<InferJob>& batch, RunnerCache& runners) {
       for (const auto& o : outputs)
         if (o.shape.empty() || o.shape[0] != rows)
           throw std::runtime_error("output '" + o.name + "' is not batched along dim 0");
+  } catch (const EngineOutOfMemory& e) {
+    // Only this batch fails; the engine has given its memory back.
+    status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string("inference failed: ") + e.what());
+    spdlog::warn("model {}: {}", live.front().model->name, e.what());
   } catch (const std::exception& e) {
     status = grpc::Status(grpc::StatusCode::INTERNAL, std::string("inference failed: ") + e.what());
     spdlog::warn("model {}: {}", live.front().model->name, e.what());

@@ -28,7 +28,7 @@ InferJob::Clock::time_point steadyDeadline(const grpc::CallbackServerContext* ct
 
 }  // namespace
 
-InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(slotShmDir(ctx_.slotDir), ctx_.maxRegions, ctx_.maxRegionBytes) {
+InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(slotShmDir(ctx_.slotDir), ctx_.maxRegions, ctx_.maxRegionBytes, ctx_.pinner) {
   lastReady_ = serverReady();
 }
 

@@ -33,6 +33,8 @@ struct SlotContext {
   uint64_t maxInflightBytes = 256 << 20;  // request bytes taken and not yet answered
   size_t maxRegions = ShmRegistry::kMaxRegions;
   uint64_t maxRegionBytes = ShmRegistry::kMaxMappedBytes;
+  // Pins the slot's shared-memory regions for the device's engine; may be null.
+  HostMemoryPinner* pinner = nullptr;
 
   bool ready() const { return unavailableReason.empty(); }
   std::string slotId() const { return deviceId + "-s" + std::to_string(slot); }

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 #include "shm/sigbus_guard.hpp"
 
 namespace kubeaccel::agent {
@@ -96,8 +98,10 @@ struct ShmRegistry::Mapping {
   void* base = nullptr;
   size_t length = 0;
   int guard = -1;  // sigbus entry
+  HostMemoryPinner* pinnedBy = nullptr;  // set once pinned: unpinned before unmapping
   Mapping(void* b, size_t l, int g) : base(b), length(l), guard(g) {}
   ~Mapping() {
+    if (pinnedBy) pinnedBy->unpin(base);
     sigbus::release(guard);  // before munmap: the address range may be reused at once
     ::munmap(base, length);
   }
@@ -105,8 +109,8 @@ struct ShmRegistry::Mapping {
   Mapping& operator=(const Mapping&) = delete;
 };
 
-ShmRegistry::ShmRegistry(std::string slotDir, size_t maxRegions, uint64_t maxBytes)
-    : slotDir_(std::move(slotDir)), maxRegions_(maxRegions), maxBytes_(maxBytes) {}
+ShmRegistry::ShmRegistry(std::string slotDir, size_t maxRegions, uint64_t maxBytes, HostMemoryPinner* pinner)
+    : slotDir_(std::move(slotDir)), maxRegions_(maxRegions), maxBytes_(maxBytes), pinner_(pinner) {}
 
 ShmRegistry::~ShmRegistry() = default;
 
@@ -213,11 +217,26 @@ grpc::Status ShmRegistry::registerRegion(const std::string& name, const std::str
   Region region;
   if (grpc::Status s = openAndMap(key, offset, byteSize, &region); !s.ok()) return s;
   region.info = ShmRegionInfo{name, key, offset, byteSize};
+  if (pinner_) pin(*region.mapping, name);
   std::lock_guard lock(mu_);
   if (grpc::Status s = capCheck(true); !s.ok()) return s;  // the mapping is released on return
   mappedBytes_ += byteSize;
   regions_.emplace(name, std::move(region));
   return grpc::Status::OK;
+}
+
+void ShmRegistry::pin(Mapping& m, const std::string& name) const {
+  bool unavailable = false;
+  std::string why = pinner_->pin(m.base, m.length, &unavailable);
+  if (why.empty()) {
+    m.pinnedBy = pinner_;
+    spdlog::debug("shared memory region {}: {} bytes pinned for the device", quote(name), m.length);
+  } else if (unavailable) {
+    spdlog::debug("shared memory region {}: not pinned: {}", quote(name), why);
+  } else {
+    spdlog::warn("shared memory region {}: not pinned ({}); its copies to and from the device go through staging",
+                 quote(name), why);
+  }
 }
 
 grpc::Status ShmRegistry::unregisterRegion(const std::string& name) {

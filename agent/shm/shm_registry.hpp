@@ -38,6 +38,8 @@
 
 #include <grpcpp/support/status.h>
 
+#include "shm/host_memory_pinner.hpp"
+
 namespace kubeaccel::agent {
 
 struct ShmRegionInfo {
@@ -56,8 +58,11 @@ struct ShmView {
 class ShmRegistry {
  public:
   // At most `maxRegions` regions and `maxBytes` registered bytes in all
-  // (RESOURCE_EXHAUSTED beyond, naming the agent's flag).
-  explicit ShmRegistry(std::string slotDir, size_t maxRegions = kMaxRegions, uint64_t maxBytes = kMaxMappedBytes);
+  // (RESOURCE_EXHAUSTED beyond, naming the agent's flag). With a `pinner`
+  // (the device's engine runs on a GPU), each region is pinned while mapped;
+  // one that cannot be pinned still works (logged).
+  explicit ShmRegistry(std::string slotDir, size_t maxRegions = kMaxRegions, uint64_t maxBytes = kMaxMappedBytes,
+                       HostMemoryPinner* pinner = nullptr);
   ~ShmRegistry();
   ShmRegistry(const ShmRegistry&) = delete;
   ShmRegistry& operator=(const ShmRegistry&) = delete;
@@ -98,10 +103,12 @@ class ShmRegistry {
   };
 
   grpc::Status openAndMap(const std::string& key, uint64_t offset, uint64_t byteSize, Region* out) const;
+  void pin(Mapping& m, const std::string& name) const;
 
   const std::string slotDir_;
   const size_t maxRegions_;
   const uint64_t maxBytes_;
+  HostMemoryPinner* const pinner_;
   mutable std::mutex mu_;
   std::map<std::string, Region> regions_;
   uint64_t mappedBytes_ = 0;

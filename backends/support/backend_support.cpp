@@ -93,6 +93,17 @@ int run(kab_runner* r, const kab_input* in, size_t nIn, kab_output* out, size_t 
 
 void freeRunner(kab_runner* r) { delete r; }
 
+int pinHostMemory(void* p, size_t bytes, char* err, size_t size) {
+  return guarded(err, size, [&] { definition().pinHostMemory(p, bytes); });
+}
+
+void unpinHostMemory(void* p) {
+  try {
+    definition().unpinHostMemory(p);
+  } catch (...) {  // nothing to report to: the region is going away
+  }
+}
+
 }  // namespace
 
 const kab_backend* makeBackendTable(Definition def) {
@@ -105,7 +116,11 @@ const kab_backend* makeBackendTable(Definition def) {
     files.push_back(nullptr);
     table = kab_backend{KUBEACCEL_BACKEND_ABI_VERSION, sizeof(kab_backend), definition().name,
                         definition().platform.c_str(), files.data(), loadModel, tensorCount, tensor, limits, info,
-                        freeModel, newRunner, run, freeRunner};
+                        freeModel, newRunner, run, freeRunner, nullptr, nullptr};
+    if (definition().pinHostMemory && definition().unpinHostMemory) {
+      table.pin_host_memory = pinHostMemory;
+      table.unpin_host_memory = unpinHostMemory;
+    }
   });
   return &table;
 }

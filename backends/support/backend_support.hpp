@@ -50,6 +50,10 @@ struct Definition {
   std::vector<std::string> files; // {"model.pt", "model.pt2"}
   // Throws Error or std::exception with the reason; called concurrently.
   std::function<std::unique_ptr<Model>(const kab_load_args&)> load;
+  // Optional (kab_backend.pin_host_memory / unpin_host_memory): pins host
+  // pages for the engine's device DMA; throws Error with the reason.
+  std::function<void(void* ptr, size_t bytes)> pinHostMemory;
+  std::function<void(void* ptr)> unpinHostMemory;
 };
 
 // The C table for `def`, built once (the first call's `def` wins) and kept

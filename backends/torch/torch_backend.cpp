@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include <mutex>
+#include <optional>
 
 #include "backend_support.hpp"
 #include "torch_device.hpp"
@@ -21,6 +22,12 @@
 #define KUBEACCEL_TORCH_HAS_AOTI (TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 6))
 #if KUBEACCEL_TORCH_HAS_AOTI
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
+#endif
+#ifdef KUBEACCEL_TORCH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <cuda_runtime_api.h>
 #endif
 
 namespace kubeaccel::backend {
@@ -161,11 +168,17 @@ class TorchModel;
 
 class TorchRunner final : public Runner {
  public:
-  explicit TorchRunner(const TorchModel& m) : model_(m) {}
+  explicit TorchRunner(const TorchModel& m);
   void run(std::span<const kab_input> inputs, std::span<kab_output> outputs) override;
 
  private:
+  void runOnStream(std::span<const kab_input> inputs, std::span<kab_output> outputs);
   const TorchModel& model_;
+#ifdef KUBEACCEL_TORCH_CUDA
+  // Each worker queues its batches on its own stream, so that one worker's
+  // copies overlap another's kernels.
+  std::optional<c10::cuda::CUDAStream> stream_;
+#endif
 };
 
 class TorchModel final : public Model {
@@ -180,26 +193,50 @@ class TorchModel final : public Model {
   }
   std::unique_ptr<Runner> newRunner() override { return std::make_unique<TorchRunner>(*this); }
 
+  bool onCuda() const { return s_.device.is_cuda(); }
+  c10::Device device() const { return s_.device; }
+
   // Runs `inputs` (already on the device and in the model's precision) and
-  // returns the outputs on the CPU, contiguous, in their declared datatypes.
+  // returns the outputs in host memory, contiguous, in their declared
+  // datatypes. On CUDA, everything is queued on the current stream and the
+  // host waits once, at the end: outputs are converted on the GPU and copied
+  // into pinned host memory asynchronously.
   std::vector<at::Tensor> forward(std::vector<c10::IValue> inputs) const {
     c10::InferenceMode guard;
     c10::IValue result;
     try {
       result = engine_->forward(std::move(inputs));
+    } catch (const c10::OutOfMemoryError& e) {
+      throw outOfMemory("forward", e);
     } catch (const std::exception& e) {
+      // The TorchScript interpreter rethrows an allocation failure inside
+      // the model as a plain error that quotes it.
+      if (isOutOfMemory(message(e))) throw outOfMemory("forward", e);
       throw Error(KAB_INTERNAL, "forward: " + message(e));
     }
     auto outs = mapOutputs(result, s_.outputs);
-    for (size_t i = 0; i < outs.size(); ++i)
-      outs[i] = outs[i].to(at::kCPU, *scalarType(s_.outputs[i].datatype)).contiguous();
+    try {
+      for (size_t i = 0; i < outs.size(); ++i) outs[i] = toHost(outs[i], *scalarType(s_.outputs[i].datatype));
+      synchronize();
+    } catch (const c10::OutOfMemoryError& e) {
+      throw outOfMemory("copying the outputs", e);
+    }
     return outs;
   }
 
-  // An input as the model takes it: on its device; floating inputs in its precision.
+  // An input as the model takes it: on its device; floating inputs in its
+  // precision. On CUDA the bytes go to the GPU as they are (asynchronously
+  // when the host memory is pinned) and are converted there, since a blocking
+  // copy would convert them on the CPU first. Throws Error.
   at::Tensor toModel(at::Tensor t) const {
-    if (at::isFloatingType(t.scalar_type())) return t.to(s_.device, s_.precision.type);
-    return t.to(s_.device);
+    try {
+      bool floating = at::isFloatingType(t.scalar_type());
+      if (!onCuda()) return floating ? t.to(s_.device, s_.precision.type) : t.to(s_.device);
+      at::Tensor d = t.to(s_.device, t.scalar_type(), /*non_blocking=*/true);
+      return floating ? d.to(s_.precision.type) : d;
+    } catch (const c10::OutOfMemoryError& e) {
+      throw outOfMemory("copying an input to the GPU", e);
+    }
   }
 
   // Loads' dry run: declared shapes (-1 as 1), zeros; checks every output.
@@ -231,11 +268,61 @@ class TorchModel final : public Model {
   }
 
  private:
+  // `t` in host memory as `type`, contiguous. On CUDA: converted on the GPU,
+  // then copied asynchronously into pinned memory (valid after synchronize()).
+  static at::Tensor toHost(const at::Tensor& t, at::ScalarType type) {
+    if (!t.is_cuda()) return t.to(at::kCPU, type).contiguous();
+    at::Tensor d = t.to(type).contiguous();
+    at::Tensor host = at::empty(d.sizes(), at::TensorOptions().dtype(type).pinned_memory(true));
+    host.copy_(d, /*non_blocking=*/true);
+    return host;
+  }
+
+  // Waits for the current stream (the one wait of a run on CUDA).
+  void synchronize() const {
+#ifdef KUBEACCEL_TORCH_CUDA
+    if (onCuda()) c10::cuda::getCurrentCUDAStream(s_.device.index()).synchronize();
+#endif
+  }
+
+  static bool isOutOfMemory(const std::string& m) { return m.find("CUDA out of memory") != std::string::npos; }
+
+  // A GPU out-of-memory error as KAB_RESOURCE_EXHAUSTED, with the part of
+  // libtorch's message that says how much was asked for and how much was
+  // free. The cached blocks go back to the driver, so the next, smaller
+  // batch finds the memory.
+  Error outOfMemory(const char* during, const std::exception& e) const {
+#ifdef KUBEACCEL_TORCH_CUDA
+    c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+    std::string m = message(e);
+    size_t from = m.find("CUDA out of memory");
+    if (from != std::string::npos) {
+      size_t to = m.find(" Including non-PyTorch memory", from);
+      m = m.substr(from, to == std::string::npos ? std::string::npos : to - from);
+    }
+    return Error(KAB_RESOURCE_EXHAUSTED, std::string(during) + " on " + s_.deviceText + ": " + m);
+  }
+
   std::unique_ptr<Engine> engine_;
   Settings s_;
 };
 
+TorchRunner::TorchRunner(const TorchModel& m) : model_(m) {
+#ifdef KUBEACCEL_TORCH_CUDA
+  if (m.onCuda()) stream_ = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, m.device().index());
+#endif
+}
+
 void TorchRunner::run(std::span<const kab_input> inputs, std::span<kab_output> outputs) {
+#ifdef KUBEACCEL_TORCH_CUDA
+  std::optional<c10::cuda::CUDAStreamGuard> onStream;
+  if (stream_) onStream.emplace(*stream_);
+#endif
+  runOnStream(inputs, outputs);
+}
+
+void TorchRunner::runOnStream(std::span<const kab_input> inputs, std::span<kab_output> outputs) {
   const auto& specs = model_.inputs();
   if (inputs.size() != specs.size() || outputs.size() != model_.outputs().size())
     throw Error(KAB_INVALID, "expected " + std::to_string(specs.size()) + " inputs and " +
@@ -339,10 +426,36 @@ std::unique_ptr<Model> load(const kab_load_args& args) {
   return model;
 }
 
+// kab_backend.pin_host_memory: page-locks a pod's shared-memory region for
+// every GPU (portable), so copies to and from it need no staging buffer.
+void pinHostMemory(void* ptr, size_t bytes) {
+#ifdef KUBEACCEL_TORCH_CUDA
+  if (!torch::cuda::is_available()) throw Error(KAB_UNAVAILABLE, "no CUDA device is visible to the agent");
+  cudaError_t rc = cudaHostRegister(ptr, bytes, cudaHostRegisterPortable);
+  if (rc != cudaSuccess) {
+    cudaGetLastError();  // clear it: the next CUDA call must not see it
+    throw Error(KAB_INTERNAL, "cudaHostRegister of " + std::to_string(bytes) + " bytes: " + cudaGetErrorString(rc));
+  }
+#else
+  (void)ptr;
+  (void)bytes;
+  throw Error(KAB_UNAVAILABLE, "this torch backend was built without CUDA");
+#endif
+}
+
+void unpinHostMemory(void* ptr) {
+#ifdef KUBEACCEL_TORCH_CUDA
+  if (cudaHostUnregister(ptr) != cudaSuccess) cudaGetLastError();
+#else
+  (void)ptr;
+#endif
+}
+
 Definition definition() {
   std::string platform = "CPU";
   if (torch::cuda::is_available()) platform += " + " + std::to_string(torch::cuda::device_count()) + " CUDA device(s)";
-  return {"torch", platform + " (libtorch " + libtorchVersion() + ")", {"model.pt", "model.pt2"}, load};
+  return {"torch", platform + " (libtorch " + libtorchVersion() + ")", {"model.pt", "model.pt2"}, load,
+          pinHostMemory, unpinHostMemory};
 }
 
 }  // namespace

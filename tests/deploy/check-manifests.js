@@ -346,9 +346,21 @@ for (const r of args.renders) {
         `${where}: class ${s} in agent mode on backend opencv-cpu, still reenumerates`, JSON.stringify(c));
     }
   }
+  if (r.name === 'gpu-shared') {
+    const c = classOf(catalog, 'nvidia-gpu');
+    check(!!c && c.mode === 'agent' && c.backend === 'torch' && c.slots > 1,
+      `${where}: class nvidia-gpu in agent mode on backend torch, several slots`, JSON.stringify(c));
+    const env = (name) => ((spec.containers.find((x) => x.name === name) || {}).env || []);
+    const visible = env('agent').some((e) => e.name === 'NVIDIA_VISIBLE_DEVICES' && e.value === 'all');
+    const cdi = Object.entries((ds.spec.template.metadata || {}).annotations || {})
+      .some(([k, v]) => k.startsWith('cdi.k8s.io/') && v === 'nvidia.com/gpu=all');
+    check((spec.runtimeClassName === 'nvidia' && visible) || cdi,
+      `${where}: the agent gets the node's GPUs (runtime class nvidia + NVIDIA_VISIBLE_DEVICES=all, or CDI nvidia.com/gpu=all)`);
+    check(!env('plugin').some((e) => e.name.startsWith('NVIDIA_')), `${where}: the plugin container asks for no GPU`);
+  }
 }
 if (args.renders.length)
-  for (const n of ['default', 'cpu-trial', 'production'])
+  for (const n of ['default', 'cpu-trial', 'production', 'gpu-shared'])
     check(n in rendered, `[${n}] rendered and checked (deploy/${n === 'default' ? '' : `overlays/${n}/`})`);
 if (rendered.production && rendered.default && rendered.production.spec && rendered.default.spec) {
   const limits = (spec, name) => ((spec.containers.find((c) => c.name === name) || {}).resources || {}).limits || {};
@@ -394,6 +406,13 @@ for (const file of exFiles) {
       check(uid !== undefined && uid !== 0, `${w} container ${c.name}: runs as a non-root uid (${uid})`);
     }
     check(requested.size > 0, `${w}: requests a kubeaccel.io/ resource (${[...requested].join(', ') || 'none'})`);
+    if (requested.has('kubeaccel.io/nvidia-gpu') && /gpu-shared/.test(w)) {
+      // A pod sharing a GPU through a slot: nothing of the GPU itself.
+      const envs = spec.containers.flatMap((c) => (c.env || []).map((e) => e.name));
+      check(!envs.some((n) => n.startsWith('NVIDIA_') || n === 'CUDA_VISIBLE_DEVICES'),
+        `${w}: no NVIDIA_* or CUDA_VISIBLE_DEVICES in the pod (it gets only its slot socket)`, envs.join(', '));
+      check(!spec.runtimeClassName, `${w}: no runtime class (no GPU in the container)`, spec.runtimeClassName);
+    }
     for (const r of requested) {
       const cls = classOf(baseCatalog, r.slice('kubeaccel.io/'.length));
       if (baseCatalog) check(!!cls, `${w}: ${r} is a class of the base catalog`);

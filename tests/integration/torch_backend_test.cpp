@@ -104,6 +104,14 @@ TEST_F(TorchAgentTest, SharedMemoryEqualsInProcess) {
   std::vector<float> got(1000);
   std::memcpy(got.data(), back.data() + outOff, outBytes);
   EXPECT_TRUE(closeTo(got, want[0].data));
+  // The region was offered to the backend for pinning (docs/gpu.md): with a
+  // CPU-only libtorch there is nothing to pin for, and the log says so.
+  std::string log = logIfAny();
+  EXPECT_TRUE(log.find("shared memory region 'io': not pinned: this torch backend was built without CUDA") !=
+                  std::string::npos ||
+              (log.find("shared memory region 'io': ") != std::string::npos &&
+                  log.find("pinned for the device") != std::string::npos))
+      << log;
 }
 
 // pair batches dynamically (20 ms window): eight clients on two slots, each

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Makes the GPU machine's model repositories with its own PyTorch (seeded
+weights, TorchScript), for the GPU tests and benchmarks (docs/gpu.md).
+
+usage: make-models.py OUT_DIR
+  OUT_DIR/test-repo   resnet18-cpu, resnet18-fp32, resnet18-fp16 (one file),
+                      hog (allocates rows x 4 GiB on the GPU: out of memory at
+                      batch 64)
+  OUT_DIR/bench-repo  {squeezenet,resnet50,vgg16}-{fp32,fp16,bf16}
+A repository already made is kept (the script is re-run on every call)."""
+import json
+import os
+import sys
+
+import torch
+import torchvision
+
+IMAGE = {"name": "input", "datatype": "FP32", "dims": [-1, 3, 224, 224]}
+SCORES = {"name": "output", "datatype": "FP32", "dims": [-1, 1000]}
+
+
+def write_model(repo, name, pt_file, config):
+    os.makedirs(f"{repo}/{name}/1", exist_ok=True)
+    target = f"{repo}/{name}/1/model.pt"
+    if not os.path.exists(target):
+        os.link(pt_file, target)  # one file serves every precision
+    with open(f"{repo}/{name}/config.json", "w") as f:
+        json.dump(config, f, indent=1)
+
+
+def traced(net, path):
+    if not os.path.exists(path):
+        torch.manual_seed(0)
+        torch.jit.trace(net.eval(), torch.randn(1, 3, 224, 224)).save(path)
+    return path
+
+
+class Hog(torch.nn.Module):
+    def forward(self, x):
+        big = torch.ones([x.shape[0], 1 << 30], device=x.device, dtype=x.dtype)
+        return x + big.sum(dim=1, keepdim=True)
+
+
+def main(out):
+    files = f"{out}/files"
+    os.makedirs(files, exist_ok=True)
+    test = f"{out}/test-repo"
+    torch.manual_seed(0)
+    r18 = traced(torchvision.models.resnet18(), f"{files}/resnet18.pt")
+    batching = {"max_queue_delay_us": 2000}
+    for name, device, precision in [("resnet18-cpu", "cpu", "fp32"), ("resnet18-fp32", "cuda", "fp32"),
+                                    ("resnet18-fp16", "cuda", "fp16")]:
+        write_model(test, name, r18, {"max_batch_size": 8, "inputs": [IMAGE], "outputs": [SCORES],
+                                      "device": device, "precision": precision, "dynamic_batching": batching})
+    hog = f"{files}/hog.pt"
+    if not os.path.exists(hog):
+        torch.jit.script(Hog()).save(hog)
+    write_model(test, "hog", hog, {"max_batch_size": 64, "device": "cuda",
+                                   "inputs": [{"name": "x", "datatype": "FP32", "dims": [-1, 4]}],
+                                   "outputs": [{"name": "y", "datatype": "FP32", "dims": [-1, 4]}]})
+
+    bench = f"{out}/bench-repo"
+    nets = {"squeezenet": torchvision.models.squeezenet1_1, "resnet50": torchvision.models.resnet50,
+            "vgg16": torchvision.models.vgg16}
+    for arch, make in nets.items():
+        pt = traced(make(), f"{files}/{arch}.pt")
+        for precision in ["fp32", "fp16", "bf16"]:
+            write_model(bench, f"{arch}-{precision}", pt, {
+                "max_batch_size": 256, "inputs": [IMAGE], "outputs": [SCORES], "device": "cuda",
+                "precision": precision, "instance_count": 2, "dynamic_batching": {"max_queue_delay_us": 100}})
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])
