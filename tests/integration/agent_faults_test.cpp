@@ -4,10 +4,7 @@
 // the value that must come back.
 #include "agent_fixture.hpp"
 
-#include <grpcpp/generic/generic_stub.h>
-
 #include <condition_variable>
-#include <future>
 #include <latch>
 
 namespace kubeaccel::testing {
@@ -685,53 +682,6 @@ TEST_F(AgentFaultTest, TruncatedSharedMemoryOutputFailsTheRequest) {
   Reference tiny(modelFile("tiny"), "x", "y");
   auto x = randomFloats(4, 6);
   EXPECT_LE(maxAbsDiff(c.inferFloats("tiny", "x", {1, 4}, x), tiny.run({1, 4}, x)), kTolerance);
-}
-
-// Section 11: a request that does not decode is INVALID_ARGUMENT saying why,
-// on ModelInfer and on ModelStreamInfer (where the stream goes on).
-TEST_F(AgentFaultTest, UndecodableRequestsAreInvalidArgumentWithTheReason) {
-  startAgent();
-  auto channel = grpc::CreateChannel("unix://" + socket(0), grpc::InsecureChannelCredentials());
-  grpc::GenericStub generic(channel);
-  auto callRaw = [&](const std::string& bytes) {
-    grpc::Slice slice(bytes);
-    grpc::ByteBuffer req(&slice, 1), resp;
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + 10s);
-    std::promise<grpc::Status> done;
-    generic.UnaryCall(&ctx, "/inference.GRPCInferenceService/ModelInfer", grpc::StubOptions(), &req, &resp,
-                      [&](grpc::Status s) { done.set_value(s); });
-    return done.get_future().get();
-  };
-  // Invalid UTF-8 in a string field (proto3 refuses it), and a truncated field.
-  auto utf8 = inferRequest("tiny", "x\xff", {1, 4}, bytesOf(randomFloats(4, 7)));
-  grpc::Status s = callRaw(utf8.SerializeAsString());
-  EXPECT_EQ(codeName(s.error_code()), "INVALID_ARGUMENT") << s.error_message();
-  EXPECT_NE(s.error_message().find("UTF-8"), std::string::npos) << s.error_message();
-  std::cout << "[ agent    ] undecodable: " << s.error_message() << "\n";
-  s = callRaw(std::string("\x0a\xff\xff\xff\x0f", 5));
-  EXPECT_EQ(codeName(s.error_code()), "INVALID_ARGUMENT") << s.error_message();
-  EXPECT_NE(s.error_message().find("inference.ModelInferRequest"), std::string::npos) << s.error_message();
-  std::cout << "[ agent    ] undecodable: " << s.error_message() << "\n";
-
-  // The stream answers it with error_message and serves the next request.
-  Client c(socket(0));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + 10s);
-  auto stream = c.stub().ModelStreamInfer(&ctx);
-  ASSERT_TRUE(stream->Write(utf8));
-  inference::ModelStreamInferResponse r;
-  ASSERT_TRUE(stream->Read(&r));
-  EXPECT_NE(r.error_message().find("UTF-8"), std::string::npos) << r.error_message();
-  auto x = randomFloats(4, 8);
-  auto good = inferRequest("tiny", "x", {1, 4}, bytesOf(x));
-  good.set_id("after");
-  ASSERT_TRUE(stream->Write(good));
-  ASSERT_TRUE(stream->Read(&r));
-  EXPECT_TRUE(r.error_message().empty()) << r.error_message();
-  EXPECT_EQ(r.infer_response().id(), "after");
-  stream->WritesDone();
-  EXPECT_TRUE(stream->Finish().ok());
 }
 
 }  // namespace
