@@ -118,10 +118,11 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
   std::shared_ptr<const ServedModel> model;
   if (Status s = findModel(req.model_name(), req.model_version(), &model); !s.ok()) return done(s);
   auto mine = slotStats(model->name);
+  if (ctx_.observer.received) ctx_.observer.received(model->name);
   auto failed = [&](const Status& s) {
     model->stats->recordFailure(InferJob::Clock::now() - start);
     mine->recordFailure(InferJob::Clock::now() - start);
-    if (ctx_.observer) ctx_.observer(model->name, s.error_code(), InferJob::Clock::now() - start, {});
+    if (ctx_.observer.answered) ctx_.observer.answered(model->name, s.error_code(), InferJob::Clock::now() - start, {});
     done(s);
   };
   // Bytes in flight: a request's bytes stay in memory until it is answered,
@@ -181,7 +182,7 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
       else
         st->recordFailure(total);
     }
-    if (ctx_.observer) ctx_.observer(model->name, s.error_code(), total, timing);
+    if (ctx_.observer.answered) ctx_.observer.answered(model->name, s.error_code(), total, timing);
     done(s);
   };
   if (Status s = ctx_.scheduler->submit(std::move(job)); !s.ok()) failed(s);

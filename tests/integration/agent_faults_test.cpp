@@ -3,6 +3,7 @@
 // test sends the faulty request as a pod would, on the real agent, and checks
 // the value that must come back.
 #include "agent_fixture.hpp"
+#include "metrics_scrape.hpp"
 
 #include <condition_variable>
 #include <latch>
@@ -225,7 +226,21 @@ TEST_F(AgentFaultTest, StreamAnswersCarryTheRequestIdErrorsIncluded) {
 // Section 4: requests cancelled while queued are dropped by the worker, not
 // run, and never count as successes.
 TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
-  startAgent();
+  // The metrics tell when the agent has taken the calls (requests received).
+  startAgent({"--metrics-address", "127.0.0.1:0"});
+  const int port = metricsPortFromLog(h.agentLog());
+  ASSERT_GT(port, 0) << h.agentLog();
+  auto received = [&](int slot) {
+    std::string series = R"(kubeaccel_agent_requests_received_total{resource="kubeaccel.io/)" + std::string(kClass) +
+                         R"(",slot=")" + id_ + "-s" + std::to_string(slot) + R"(",model="squeezenet"})";
+    return sampleValue(httpGet(port, "/metrics"), series).value_or(0);
+  };
+  // Waits (at most 30 s) until the agent has taken `n` requests on `slot`.
+  auto waitReceived = [&](int slot, double n) {
+    for (auto until = Clock::now() + 30s; Clock::now() < until; std::this_thread::sleep_for(10ms))
+      if (received(slot) >= n) break;
+    return received(slot);
+  };
   auto one = inferRequest("squeezenet", "data", {1, 3, 224, 224}, bytesOf(randomFloats(kSqueezeRow, 81)));
   {
     inference::ModelInferResponse resp;
@@ -252,7 +267,9 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
     });
     std::this_thread::sleep_for(20ms);
   }
-  std::this_thread::sleep_for(200ms);
+  // Slot 1's requests so far: the first one and its 12 batches.
+  ASSERT_EQ(waitReceived(0, 4), 4);
+  ASSERT_EQ(waitReceived(1, 13), 13);
   // Slot 1 queues 6 requests with no deadline, then cancels them.
   constexpr int kCancelled = 6;
   std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
@@ -264,11 +281,11 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
       inference::ModelInferResponse resp;
       status[i] = c1.inferWith(ctxs[i].get(), one, &resp);
     });
-  // Long enough for the calls to reach the queue on a loaded machine (ctest
-  // runs two tests at once on two cores; 150 ms was not always). The worker
-  // stays busy for seconds with the batches ahead, which the last check
-  // below verifies.
-  std::this_thread::sleep_for(1000ms);
+  // Cancelled only once the agent has them all: a call cancelled before
+  // gRPC handed it to the agent would never be the agent's to count. The
+  // worker stays busy for seconds with the batches ahead, which the last
+  // check below verifies.
+  ASSERT_EQ(waitReceived(1, 13 + kCancelled), 13 + kCancelled);
   for (auto& ctx : ctxs) ctx->TryCancel();
   for (auto& t : calls) t.join();
   for (auto& t : busy) t.join();
@@ -295,12 +312,8 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
             << "; the next request took " << later.count() << " ms\n";
   EXPECT_EQ(success, kBusy + 1u + okAmongCancelled) << "cancelled requests were counted as successes";
   EXPECT_EQ(rows, kBusy * 32u + 1u + okAmongCancelled) << "cancelled requests were run";
-  // Each call the agent took and the worker dropped counts as a failure. A
-  // call cancelled before gRPC handed it to the agent (seen on a loaded
-  // machine: all six at once) never was the agent's, so it counts nowhere.
-  EXPECT_LE(failed, static_cast<uint64_t>(kCancelled - okAmongCancelled));
-  EXPECT_TRUE(failed == 0 || failed == static_cast<uint64_t>(kCancelled - okAmongCancelled))
-      << "some calls reached the agent and were dropped without being counted";
+  EXPECT_EQ(failed, static_cast<uint64_t>(kCancelled - okAmongCancelled))
+      << "each cancelled call the worker dropped counts as a failure";
   EXPECT_LE(okAmongCancelled, 1) << "the worker was not busy: the test proves nothing";
 }
 
