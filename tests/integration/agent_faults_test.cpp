@@ -27,6 +27,22 @@ class AgentFaultTest : public AgentTest {
     ASSERT_TRUE(h.waitForAgentLog("serving " + std::to_string(slots) + " slot socket(s)")) << h.agentLog();
     ASSERT_NO_FATAL_FAILURE(id_ = deviceIdOf(kClass));
   }
+
+  // With the agent started with --metrics-address 127.0.0.1:0: how many
+  // requests for `model` the agent has taken on `slot`
+  // (kubeaccel_agent_requests_received_total), waiting at most 30 s for `n`.
+  // A call the agent has taken is queued or running; one it has not may
+  // still be in gRPC's hands.
+  double waitReceived(int slot, const std::string& model, double n) {
+    const int port = metricsPortFromLog(h.agentLog());
+    EXPECT_GT(port, 0) << "the agent serves no metrics:\n" << h.agentLog();
+    const std::string series = R"(kubeaccel_agent_requests_received_total{resource="kubeaccel.io/)" + kClass +
+                               R"(",slot=")" + id_ + "-s" + std::to_string(slot) + R"(",model=")" + model + R"("})";
+    auto received = [&] { return sampleValue(httpGet(port, "/metrics"), series).value_or(0); };
+    for (auto until = Clock::now() + 30s; Clock::now() < until; std::this_thread::sleep_for(10ms))
+      if (received() >= n) break;
+    return received();
+  }
 };
 
 // (element count x 4) of each shape wraps around 2^64 to the byte count sent,
@@ -92,7 +108,7 @@ TEST_F(AgentFaultTest, OverflowingShapesAreRefusedNamingTheTensor) {
 // together from different slots; each reply is its own input's result, and
 // requests of equal shapes are still batched.
 TEST_F(AgentFaultTest, DynamicBatchingJoinsOnlyEqualShapes) {
-  ASSERT_NO_FATAL_FAILURE(startWithSlots(3));
+  ASSERT_NO_FATAL_FAILURE(startWithSlots(3, {"--metrics-address", "127.0.0.1:0"}));
   Reference relu(modelFile("relu"), "x", "y");
   {
     Client warm(socket(0));
@@ -121,7 +137,10 @@ TEST_F(AgentFaultTest, DynamicBatchingJoinsOnlyEqualShapes) {
                              &resp, 60s);
     EXPECT_TRUE(s.ok()) << s.error_message();
   });
-  std::this_thread::sleep_for(150ms);  // the 19 MB request reaches the worker
+  // The 19 MB request is the agent's (on a loaded machine its transfer took
+  // longer than any fixed wait), then a moment for it to reach the worker.
+  ASSERT_EQ(waitReceived(2, "squeezenet", 1), 1) << "the batch-32 request did not reach the agent";
+  std::this_thread::sleep_for(150ms);
   std::vector<std::vector<float>> inputs, replies(sends.size());
   std::vector<std::vector<int64_t>> shapes(sends.size());
   std::vector<grpc::Status> status(sends.size());
@@ -226,21 +245,8 @@ TEST_F(AgentFaultTest, StreamAnswersCarryTheRequestIdErrorsIncluded) {
 // Section 4: requests cancelled while queued are dropped by the worker, not
 // run, and never count as successes.
 TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
-  // The metrics tell when the agent has taken the calls (requests received).
+  // The metrics tell when the agent has taken the calls (waitReceived).
   startAgent({"--metrics-address", "127.0.0.1:0"});
-  const int port = metricsPortFromLog(h.agentLog());
-  ASSERT_GT(port, 0) << h.agentLog();
-  auto received = [&](int slot) {
-    std::string series = R"(kubeaccel_agent_requests_received_total{resource="kubeaccel.io/)" + std::string(kClass) +
-                         R"(",slot=")" + id_ + "-s" + std::to_string(slot) + R"(",model="squeezenet"})";
-    return sampleValue(httpGet(port, "/metrics"), series).value_or(0);
-  };
-  // Waits (at most 30 s) until the agent has taken `n` requests on `slot`.
-  auto waitReceived = [&](int slot, double n) {
-    for (auto until = Clock::now() + 30s; Clock::now() < until; std::this_thread::sleep_for(10ms))
-      if (received(slot) >= n) break;
-    return received(slot);
-  };
   auto one = inferRequest("squeezenet", "data", {1, 3, 224, 224}, bytesOf(randomFloats(kSqueezeRow, 81)));
   {
     inference::ModelInferResponse resp;
@@ -268,8 +274,8 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
     std::this_thread::sleep_for(20ms);
   }
   // Slot 1's requests so far: the first one and its 12 batches.
-  ASSERT_EQ(waitReceived(0, 4), 4);
-  ASSERT_EQ(waitReceived(1, 13), 13);
+  ASSERT_EQ(waitReceived(0, "squeezenet", 4), 4);
+  ASSERT_EQ(waitReceived(1, "squeezenet", 13), 13);
   // Slot 1 queues 6 requests with no deadline, then cancels them.
   constexpr int kCancelled = 6;
   std::vector<std::unique_ptr<grpc::ClientContext>> ctxs;
@@ -285,7 +291,7 @@ TEST_F(AgentFaultTest, CancelledQueuedRequestsAreNotRunNorCountedAsSuccesses) {
   // gRPC handed it to the agent would never be the agent's to count. The
   // worker stays busy for seconds with the batches ahead, which the last
   // check below verifies.
-  ASSERT_EQ(waitReceived(1, 13 + kCancelled), 13 + kCancelled);
+  ASSERT_EQ(waitReceived(1, "squeezenet", 13 + kCancelled), 13 + kCancelled);
   for (auto& ctx : ctxs) ctx->TryCancel();
   for (auto& t : calls) t.join();
   for (auto& t : busy) t.join();
