@@ -129,16 +129,16 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
   // so a slot may hold at most --max-inflight-bytes of them at once (a single
   // request is always let in; --max-message-bytes bounds it).
   const uint64_t bytes = req.ByteSizeLong();
-  const uint64_t total = inflightBytes_.fetch_add(bytes) + bytes;
+  const uint64_t total = inflightBytes_->fetch_add(bytes) + bytes;
   if (total > bytes && total > ctx_.maxInflightBytes) {
-    inflightBytes_ -= bytes;
+    *inflightBytes_ -= bytes;
     return failed(Status(StatusCode::RESOURCE_EXHAUSTED,
                          "slot " + ctx_.slotId() + " has " + std::to_string(total - bytes) +
                              " bytes of requests in flight; this one's " + std::to_string(bytes) +
                              " would pass the limit of " + std::to_string(ctx_.maxInflightBytes) +
                              " (the agent's --max-inflight-bytes)"));
   }
-  std::shared_ptr<void> inflight(nullptr, [this, bytes](void*) { inflightBytes_ -= bytes; });
+  std::shared_ptr<void> inflight(nullptr, [counter = inflightBytes_, bytes](void*) { *counter -= bytes; });
   auto prepared = std::make_shared<PreparedInfer>();
   if (Status s = prepareInfer(req, *model, shm_, prepared.get()); !s.ok()) return failed(s);
   InferJob job;

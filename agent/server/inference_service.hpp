@@ -84,7 +84,10 @@ class InferenceService final : public DecodingService<inference::GRPCInferenceSe
   ShmRegistry shm_;
   std::mutex statsMu_;
   std::map<std::string, std::shared_ptr<agent::ModelStatistics>> stats_;
-  std::atomic<uint64_t> inflightBytes_{0};  // requests taken and not yet answered
+  // Request bytes taken and not yet answered. Shared with the jobs: a worker
+  // destroys a job after its answer, which may be after this service is gone
+  // (at shutdown the answer is what lets the server stop).
+  std::shared_ptr<std::atomic<uint64_t>> inflightBytes_ = std::make_shared<std::atomic<uint64_t>>(0);
   std::mutex streamsMu_;
   std::set<Stream*> streams_;
   std::atomic<bool> lastReady_{false};
