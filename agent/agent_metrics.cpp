@@ -9,8 +9,19 @@
 namespace kubeaccel::agent {
 
 InferObserver AgentMetrics::observerFor(const std::string& resource, const std::string& slotId) {
-  return [this, resource, slotId](const std::string& model, grpc::StatusCode code, std::chrono::nanoseconds total,
-                                  const JobTiming& timing) {
+  InferObserver o;
+  // Received and not yet answered is what is queued or running: a client
+  // (or a test) can tell that its requests are in the agent.
+  o.received = [this, resource, slotId](const std::string& model) {
+    registry_
+        .counter("kubeaccel_agent_requests_received_total",
+                 "Inference requests taken for a served model, by model and slot (each is answered once, "
+                 "counted in kubeaccel_agent_requests_total then).",
+                 {{"resource", resource}, {"slot", slotId}, {"model", model}})
+        .inc();
+  };
+  o.answered = [this, resource, slotId](const std::string& model, grpc::StatusCode code,
+                                        std::chrono::nanoseconds total, const JobTiming& timing) {
     metrics::Labels labels = {{"resource", resource}, {"slot", slotId}, {"model", model}};
     auto seconds = [](std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); };
     registry_.counter("kubeaccel_agent_requests_total", "Inference requests answered, by model and slot.", labels)
@@ -48,6 +59,7 @@ InferObserver AgentMetrics::observerFor(const std::string& resource, const std::
                    metrics::batchSizeBuckets(), labels)
         .observe(timing.batchSize);
   };
+  return o;
 }
 
 void AgentMetrics::deviceReport(const DeviceReport& r, bool gone) {

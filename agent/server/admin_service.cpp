@@ -6,7 +6,6 @@
 
 #include "served_device.hpp"
 #include "server/statistics_reply.hpp"
-#include "server/unary_reply.hpp"
 
 namespace kubeaccel::agent {
 namespace {
@@ -16,28 +15,32 @@ using grpc::StatusCode;
 
 }  // namespace
 
-AdminService::AdminService(Devices devices) : devices_(std::move(devices)) {}
-
-grpc::ServerUnaryReactor* AdminService::ServerLive(Ctx* ctx, const inference::ServerLiveRequest*,
-                                                   inference::ServerLiveResponse* resp) {
-  resp->set_live(true);
-  return finish(ctx, Status::OK);
+AdminService::AdminService(Devices devices) : devices_(std::move(devices)) {
+  serve(&AdminService::ServerLive);
+  serve(&AdminService::ServerReady);
+  serve(&AdminService::RepositoryIndex);
+  serve(&AdminService::RepositoryModelLoad);
+  serve(&AdminService::RepositoryModelUnload);
+  serve(&AdminService::ModelStatistics);
 }
 
-grpc::ServerUnaryReactor* AdminService::ServerReady(Ctx* ctx, const inference::ServerReadyRequest*,
-                                                    inference::ServerReadyResponse* resp) {
+Status AdminService::ServerLive(const inference::ServerLiveRequest&, inference::ServerLiveResponse* resp) {
+  resp->set_live(true);
+  return Status::OK;
+}
+
+Status AdminService::ServerReady(const inference::ServerReadyRequest&, inference::ServerReadyResponse* resp) {
   bool ready = false;
   for (const auto& d : devices_()) ready = ready || d->repository().anyServed();
   resp->set_ready(ready);
-  return finish(ctx, Status::OK);
+  return Status::OK;
 }
 
-grpc::ServerUnaryReactor* AdminService::RepositoryIndex(Ctx* ctx, const inference::RepositoryIndexRequest* req,
-                                                        inference::RepositoryIndexResponse* resp) {
+Status AdminService::RepositoryIndex(const inference::RepositoryIndexRequest& req, inference::RepositoryIndexResponse* resp) {
   auto devices = devices_();
   for (const auto& d : devices)
     for (const auto& e : d->repository().index()) {
-      if (req->ready() && e.state != "READY") continue;
+      if (req.ready() && e.state != "READY") continue;
       auto* m = resp->add_models();
       m->set_name(e.name);
       if (e.version > 0) m->set_version(std::to_string(e.version));
@@ -45,18 +48,17 @@ grpc::ServerUnaryReactor* AdminService::RepositoryIndex(Ctx* ctx, const inferenc
       // With several devices, each model is listed once per device.
       m->set_reason(devices.size() > 1 ? d->key() + (e.reason.empty() ? "" : ": " + e.reason) : e.reason);
     }
-  return finish(ctx, Status::OK);
+  return Status::OK;
 }
 
-grpc::ServerUnaryReactor* AdminService::RepositoryModelLoad(Ctx* ctx, const inference::RepositoryModelLoadRequest* req,
-                                                            inference::RepositoryModelLoadResponse*) {
+void AdminService::RepositoryModelLoad(Ctx*, const inference::RepositoryModelLoadRequest& req,
+                                       inference::RepositoryModelLoadResponse*, Done done) {
   // The name must be one the file system reads as written: a name with a NUL
   // or a '/' would reach another folder and leave an entry every pod sees.
-  if (!ModelRepository::validName(req->model_name()))
-    return finish(ctx, Status(StatusCode::INVALID_ARGUMENT, ModelRepository::nameRule(req->model_name())));
-  auto* reactor = ctx->DefaultReactor();
+  if (!ModelRepository::validName(req.model_name()))
+    return done(Status(StatusCode::INVALID_ARGUMENT, ModelRepository::nameRule(req.model_name())));
   // Loading takes a while: off the gRPC thread. Only an admin gets here.
-  std::thread([this, reactor, name = req->model_name()] {
+  std::thread([this, done = std::move(done), name = req.model_name()] {
     Status result = Status::OK;
     for (const auto& d : devices_()) {
       ModelIndexEntry e = d->repository().load(name);
@@ -67,67 +69,62 @@ grpc::ServerUnaryReactor* AdminService::RepositoryModelLoad(Ctx* ctx, const infe
         result = Status(StatusCode::INVALID_ARGUMENT,
                         "model '" + name + "' failed to load on " + d->key() + ": " + e.reason);
     }
-    reactor->Finish(result);
+    done(result);
   }).detach();
-  return reactor;
 }
 
-grpc::ServerUnaryReactor* AdminService::RepositoryModelUnload(Ctx* ctx,
-                                                              const inference::RepositoryModelUnloadRequest* req,
-                                                              inference::RepositoryModelUnloadResponse*) {
+Status AdminService::RepositoryModelUnload(const inference::RepositoryModelUnloadRequest& req, inference::RepositoryModelUnloadResponse*) {
   bool any = false;
   for (const auto& d : devices_()) {
-    bool unloaded = d->repository().unload(req->model_name());
-    if (unloaded) spdlog::info("admin: unloaded {} on {}", req->model_name(), d->key());
+    bool unloaded = d->repository().unload(req.model_name());
+    if (unloaded) spdlog::info("admin: unloaded {} on {}", req.model_name(), d->key());
     any = any || unloaded;
   }
   if (!any)
-    return finish(ctx, Status(StatusCode::NOT_FOUND, "model '" + req->model_name() + "' is not in the repository"));
-  return finish(ctx, Status::OK);
+    return Status(StatusCode::NOT_FOUND, "model '" + req.model_name() + "' is not in the repository");
+  return Status::OK;
 }
 
-grpc::ServerUnaryReactor* AdminService::ModelStatistics(Ctx* ctx, const inference::ModelStatisticsRequest* req,
-                                                        inference::ModelStatisticsResponse* resp) {
+Status AdminService::ModelStatistics(const inference::ModelStatisticsRequest& req, inference::ModelStatisticsResponse* resp) {
   auto devices = devices_();
   std::vector<ModelIndexEntry> index;
   if (!devices.empty()) index = devices.front()->repository().index();
-  return finish(ctx, statisticsReply(*req, index,
-                                     [&](const std::string& name) -> std::optional<ModelStatisticsSnapshot> {
-                                       std::optional<ModelStatisticsSnapshot> sum;
-                                       for (const auto& d : devices)
-                                         if (auto st = d->repository().statistics(name)) {
-                                           if (!sum) sum.emplace();
-                                           mergeInto(*sum, st->snapshot());
-                                         }
-                                       return sum;
-                                     },
-                                     resp));
+  return statisticsReply(req, index,
+                         [&](const std::string& name) -> std::optional<ModelStatisticsSnapshot> {
+                           std::optional<ModelStatisticsSnapshot> sum;
+                           for (const auto& d : devices)
+                             if (auto st = d->repository().statistics(name)) {
+                               if (!sum) sum.emplace();
+                               mergeInto(*sum, st->snapshot());
+                             }
+                           return sum;
+                         },
+                         resp);
 }
 
-SlotAdminService::SlotAdminService(AdminService::Devices devices) : devices_(std::move(devices)) {}
+SlotAdminService::SlotAdminService(AdminService::Devices devices) : devices_(std::move(devices)) {
+  serve(&SlotAdminService::HandOverSlot);
+}
 
-grpc::ServerUnaryReactor* SlotAdminService::HandOverSlot(grpc::CallbackServerContext* ctx,
-                                                         const admin::v1::HandOverSlotRequest* req,
-                                                         admin::v1::HandOverSlotResponse* resp) {
-  std::string key = req->class_name() + "/" + req->device_id();
+void SlotAdminService::HandOverSlot(Ctx*, const admin::v1::HandOverSlotRequest& req,
+                                    admin::v1::HandOverSlotResponse* resp, Done done) {
+  std::string key = req.class_name() + "/" + req.device_id();
   for (const auto& d : devices_()) {
     if (d->key() != key) continue;
-    auto* reactor = ctx->DefaultReactor();
-    // Moving files and waiting for a watchdog round take a while: off the gRPC thread.
-    std::thread([reactor, d, resp, slot = req->slot(), key] {
+    std::thread([done = std::move(done), d, resp, slot = req.slot(), key] {
       try {
-        auto done = d->handOverSlot(slot);
-        resp->set_entries_removed(done.entriesRemoved);
-        resp->set_regions_dropped(done.regionsDropped);
-        reactor->Finish(Status::OK);
+        auto handed = d->handOverSlot(slot);
+        resp->set_entries_removed(handed.entriesRemoved);
+        resp->set_regions_dropped(handed.regionsDropped);
+        done(Status::OK);
       } catch (const std::exception& e) {
         spdlog::error("{}: hand-over of slot {} failed: {}", key, slot, e.what());
-        reactor->Finish(Status(StatusCode::FAILED_PRECONDITION, e.what()));
+        done(Status(StatusCode::FAILED_PRECONDITION, e.what()));
       }
     }).detach();
-    return reactor;
+    return;
   }
-  return finish(ctx, Status(StatusCode::NOT_FOUND, "the agent serves no device " + key));
+  done(Status(StatusCode::NOT_FOUND, "the agent serves no device " + key));
 }
 
 }  // namespace kubeaccel::agent

@@ -7,7 +7,7 @@
 //
 // KServe v2 calls served here: ServerLive, ServerReady, RepositoryIndex,
 // RepositoryModelLoad, RepositoryModelUnload and ModelStatistics; others are
-// UNIMPLEMENTED. A load or unload applies to every device the agent serves
+// UNIMPLEMENTED. Requests are decoded as on a slot (DecodingService). A load or unload applies to every device the agent serves
 // (they share the model repository); the index lists each device's models,
 // and the statistics are summed over the devices.
 
@@ -17,44 +17,44 @@
 
 #include "inference/grpc_service.grpc.pb.h"
 #include "kubeaccel/admin/v1/admin.grpc.pb.h"
+#include "server/decoding_service.hpp"
 
 namespace kubeaccel::agent {
 
 class ServedDevice;
 
-class AdminService final : public inference::GRPCInferenceService::CallbackService {
+class AdminService final : public DecodingService<inference::GRPCInferenceService> {
  public:
   // `devices` gives the devices served now; it is called on gRPC threads.
   using Devices = std::function<std::vector<std::shared_ptr<ServedDevice>>()>;
   explicit AdminService(Devices devices);
 
-  using Ctx = grpc::CallbackServerContext;
-  using Reactor = grpc::ServerUnaryReactor;
-  Reactor* ServerLive(Ctx*, const inference::ServerLiveRequest*, inference::ServerLiveResponse*) override;
-  Reactor* ServerReady(Ctx*, const inference::ServerReadyRequest*, inference::ServerReadyResponse*) override;
-  Reactor* RepositoryIndex(Ctx*, const inference::RepositoryIndexRequest*,
-                           inference::RepositoryIndexResponse*) override;
-  Reactor* RepositoryModelLoad(Ctx*, const inference::RepositoryModelLoadRequest*,
-                               inference::RepositoryModelLoadResponse*) override;
-  Reactor* RepositoryModelUnload(Ctx*, const inference::RepositoryModelUnloadRequest*,
-                                 inference::RepositoryModelUnloadResponse*) override;
-  Reactor* ModelStatistics(Ctx*, const inference::ModelStatisticsRequest*,
-                           inference::ModelStatisticsResponse*) override;
-
  private:
+  using Status = grpc::Status;
+  Status ServerLive(const inference::ServerLiveRequest&, inference::ServerLiveResponse*);
+  Status ServerReady(const inference::ServerReadyRequest&, inference::ServerReadyResponse*);
+  Status RepositoryIndex(const inference::RepositoryIndexRequest&, inference::RepositoryIndexResponse*);
+  // Loads on every device, off the gRPC thread (a load takes a while).
+  void RepositoryModelLoad(Ctx*, const inference::RepositoryModelLoadRequest&,
+                           inference::RepositoryModelLoadResponse*, Done);
+  Status RepositoryModelUnload(const inference::RepositoryModelUnloadRequest&,
+                               inference::RepositoryModelUnloadResponse*);
+  Status ModelStatistics(const inference::ModelStatisticsRequest&, inference::ModelStatisticsResponse*);
+
   Devices devices_;
 };
 
 // kubeaccel.admin.v1.SlotAdmin on the admin socket: the plugin's Allocate
 // tells the agent that a slot changes hands (docs/architecture.md, "A slot
 // changes hands").
-class SlotAdminService final : public kubeaccel::admin::v1::SlotAdmin::CallbackService {
+class SlotAdminService final : public DecodingService<kubeaccel::admin::v1::SlotAdmin> {
  public:
   explicit SlotAdminService(AdminService::Devices devices);
-  grpc::ServerUnaryReactor* HandOverSlot(grpc::CallbackServerContext*, const admin::v1::HandOverSlotRequest*,
-                                         admin::v1::HandOverSlotResponse*) override;
 
  private:
+  // Off the gRPC thread: moving files and waiting for a watchdog round take a while.
+  void HandOverSlot(Ctx*, const admin::v1::HandOverSlotRequest&, admin::v1::HandOverSlotResponse*, Done);
+
   AdminService::Devices devices_;
 };
 

@@ -10,7 +10,6 @@
 #include "server/slot_dir.hpp"
 #include "server/statistics_reply.hpp"
 #include "server/wire.hpp"
-#include "server/unary_reply.hpp"
 
 namespace kubeaccel::agent {
 namespace {
@@ -30,28 +29,39 @@ InferJob::Clock::time_point steadyDeadline(const grpc::CallbackServerContext* ct
 
 InferenceService::InferenceService(SlotContext ctx) : ctx_(std::move(ctx)), shm_(slotShmDir(ctx_.slotDir), ctx_.maxRegions, ctx_.maxRegionBytes, ctx_.pinner) {
   lastReady_ = serverReady();
+  serve(&InferenceService::ServerLive);
+  serve(&InferenceService::ServerReady);
+  serve(&InferenceService::ServerMetadata);
+  serve(&InferenceService::ModelReady);
+  serve(&InferenceService::ModelMetadata);
+  serve(&InferenceService::ModelInfer);
+  serveStream("ModelStreamInfer", &InferenceService::ModelStreamInfer);
+  serve(&InferenceService::ModelStatistics);
+  serve(&InferenceService::RepositoryIndex);
+  serve(&InferenceService::RepositoryModelLoad);
+  serve(&InferenceService::RepositoryModelUnload);
+  serve(&InferenceService::SystemSharedMemoryStatus);
+  serve(&InferenceService::SystemSharedMemoryRegister);
+  serve(&InferenceService::SystemSharedMemoryUnregister);
 }
 
 bool InferenceService::serverReady() const { return ctx_.ready() && ctx_.repository->anyServed(); }
 
-grpc::ServerUnaryReactor* InferenceService::ServerLive(Ctx* ctx, const inference::ServerLiveRequest*,
-                                                       inference::ServerLiveResponse* resp) {
+Status InferenceService::ServerLive(const inference::ServerLiveRequest&, inference::ServerLiveResponse* resp) {
   resp->set_live(true);
-  return finish(ctx, Status::OK);
+  return Status::OK;
 }
 
-grpc::ServerUnaryReactor* InferenceService::ServerReady(Ctx* ctx, const inference::ServerReadyRequest*,
-                                                        inference::ServerReadyResponse* resp) {
+Status InferenceService::ServerReady(const inference::ServerReadyRequest&, inference::ServerReadyResponse* resp) {
   resp->set_ready(serverReady());
-  return finish(ctx, Status::OK);
+  return Status::OK;
 }
 
-grpc::ServerUnaryReactor* InferenceService::ServerMetadata(Ctx* ctx, const inference::ServerMetadataRequest*,
-                                                           inference::ServerMetadataResponse* resp) {
+Status InferenceService::ServerMetadata(const inference::ServerMetadataRequest&, inference::ServerMetadataResponse* resp) {
   resp->set_name("kubeaccel-agent");
   resp->set_version(KUBEACCEL_VERSION);
   for (const char* ext : {"model_repository", "statistics", "system_shared_memory"}) resp->add_extensions(ext);
-  return finish(ctx, Status::OK);
+  return Status::OK;
 }
 
 Status InferenceService::findModel(const std::string& name, const std::string& version,
@@ -74,18 +84,16 @@ Status InferenceService::findModel(const std::string& name, const std::string& v
   return Status::OK;
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelReady(Ctx* ctx, const inference::ModelReadyRequest* req,
-                                                       inference::ModelReadyResponse* resp) {
+Status InferenceService::ModelReady(const inference::ModelReadyRequest& req, inference::ModelReadyResponse* resp) {
   std::shared_ptr<const ServedModel> model;
-  Status s = findModel(req->name(), req->version(), &model);
+  Status s = findModel(req.name(), req.version(), &model);
   resp->set_ready(s.ok());
-  return finish(ctx, s.error_code() == StatusCode::NOT_FOUND ? s : Status::OK);
+  return s.error_code() == StatusCode::NOT_FOUND ? s : Status::OK;
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelMetadata(Ctx* ctx, const inference::ModelMetadataRequest* req,
-                                                          inference::ModelMetadataResponse* resp) {
+Status InferenceService::ModelMetadata(const inference::ModelMetadataRequest& req, inference::ModelMetadataResponse* resp) {
   std::shared_ptr<const ServedModel> model;
-  if (Status s = findModel(req->name(), req->version(), &model); !s.ok()) return finish(ctx, s);
+  if (Status s = findModel(req.name(), req.version(), &model); !s.ok()) return s;
   resp->set_name(model->name);
   resp->add_versions(std::to_string(model->version));
   // The engine, then how this model runs on it ("torch: CPU (libtorch 1.13.0); cpu,
@@ -100,7 +108,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(Ctx* ctx, const infere
   };
   for (const auto& in : model->loaded->inputs()) add(in, resp->add_inputs());
   for (const auto& out : model->loaded->outputs()) add(out, resp->add_outputs());
-  return finish(ctx, Status::OK);
+  return Status::OK;
 }
 
 void InferenceService::infer(const inference::ModelInferRequest& req, inference::ModelInferResponse* resp,
@@ -110,26 +118,27 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
   std::shared_ptr<const ServedModel> model;
   if (Status s = findModel(req.model_name(), req.model_version(), &model); !s.ok()) return done(s);
   auto mine = slotStats(model->name);
+  if (ctx_.observer.received) ctx_.observer.received(model->name);
   auto failed = [&](const Status& s) {
     model->stats->recordFailure(InferJob::Clock::now() - start);
     mine->recordFailure(InferJob::Clock::now() - start);
-    if (ctx_.observer) ctx_.observer(model->name, s.error_code(), InferJob::Clock::now() - start, {});
+    if (ctx_.observer.answered) ctx_.observer.answered(model->name, s.error_code(), InferJob::Clock::now() - start, {});
     done(s);
   };
   // Bytes in flight: a request's bytes stay in memory until it is answered,
   // so a slot may hold at most --max-inflight-bytes of them at once (a single
   // request is always let in; --max-message-bytes bounds it).
   const uint64_t bytes = req.ByteSizeLong();
-  const uint64_t total = inflightBytes_.fetch_add(bytes) + bytes;
+  const uint64_t total = inflightBytes_->fetch_add(bytes) + bytes;
   if (total > bytes && total > ctx_.maxInflightBytes) {
-    inflightBytes_ -= bytes;
+    *inflightBytes_ -= bytes;
     return failed(Status(StatusCode::RESOURCE_EXHAUSTED,
                          "slot " + ctx_.slotId() + " has " + std::to_string(total - bytes) +
                              " bytes of requests in flight; this one's " + std::to_string(bytes) +
                              " would pass the limit of " + std::to_string(ctx_.maxInflightBytes) +
                              " (the agent's --max-inflight-bytes)"));
   }
-  std::shared_ptr<void> inflight(nullptr, [this, bytes](void*) { inflightBytes_ -= bytes; });
+  std::shared_ptr<void> inflight(nullptr, [counter = inflightBytes_, bytes](void*) { *counter -= bytes; });
   auto prepared = std::make_shared<PreparedInfer>();
   if (Status s = prepareInfer(req, *model, shm_, prepared.get()); !s.ok()) return failed(s);
   InferJob job;
@@ -173,39 +182,23 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
       else
         st->recordFailure(total);
     }
-    if (ctx_.observer) ctx_.observer(model->name, s.error_code(), total, timing);
+    if (ctx_.observer.answered) ctx_.observer.answered(model->name, s.error_code(), total, timing);
     done(s);
   };
   if (Status s = ctx_.scheduler->submit(std::move(job)); !s.ok()) failed(s);
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelInfer(Ctx* ctx, const grpc::ByteBuffer* in, grpc::ByteBuffer* out) {
-  auto* reactor = ctx->DefaultReactor();
-  // Decoded here, not by gRPC, so that a request that does not decode gets
-  // INVALID_ARGUMENT saying why. The call owns the messages until it ends.
-  struct Call {
-    inference::ModelInferRequest req;
-    inference::ModelInferResponse resp;
-  };
-  auto call = std::make_shared<Call>();
-  if (Status s = decodeMessage(*in, &call->req); !s.ok()) {
-    reactor->Finish(s);
-    return reactor;
-  }
-  // The context lives until Finish, which comes after the last cancelled() call.
-  infer(call->req, &call->resp, steadyDeadline(ctx), [ctx] { return ctx->IsCancelled(); },
-        [reactor, call, out](Status s) {
-          if (s.ok()) s = encodeMessage(call->resp, out);
-          reactor->Finish(s);
-        });
-  return reactor;
+void InferenceService::ModelInfer(Ctx* ctx, const inference::ModelInferRequest& req,
+                                  inference::ModelInferResponse* resp, Done done) {
+  // The context lives until `done`, which comes after the last cancelled() call.
+  infer(req, resp, steadyDeadline(ctx), [ctx] { return ctx->IsCancelled(); }, std::move(done));
 }
 
 // Reads requests one after another and writes each answer when it is ready;
 // writes are queued, since gRPC allows one at a time.
-// Messages are decoded here (see ModelInfer): a request that does not decode
-// is answered on the stream with error_message saying why, and the stream
-// goes on.
+// Messages are decoded here: a request that does not decode is answered on
+// the stream with error_message saying why (as a unary call's status would),
+// and the stream goes on.
 class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   Stream(InferenceService& svc, Ctx* ctx)
@@ -263,7 +256,7 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
       return;
     }
     Pending* p = incoming_.release();
-    if (Status s = decodeMessage(p->in, &p->req); !s.ok()) {
+    if (Status s = decodeMessage(p->in, &p->req, "ModelStreamInfer"); !s.ok()) {
       p->resp.set_error_message(s.error_message());
       std::lock_guard lock(mu_);
       answer(p);
@@ -381,16 +374,7 @@ void InferenceService::readinessMayHaveChanged() {
     if (s->healthWatch()) s->close();
 }
 
-namespace {
-// A stream refused at once, with the reason.
-class RefusedStream final : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
- public:
-  explicit RefusedStream(const Status& s) { Finish(s); }
-  void OnDone() override { delete this; }
-};
-}  // namespace
-
-grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* InferenceService::ModelStreamInfer(Ctx* ctx) {
+InferenceService::RawStream* InferenceService::ModelStreamInfer(Ctx* ctx) {
   // The plugin's health watch is never refused: a tenant's streams must not
   // make its slot look dead.
   bool healthWatch = ctx->client_metadata().count(kHealthWatchMetadata) > 0;
@@ -400,7 +384,7 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* InferenceService::M
     for (Stream* st : streams_) open += st->healthWatch() ? 0 : 1;
   }
   if (!healthWatch && open >= ctx_.maxStreams)
-    return new RefusedStream(Status(StatusCode::RESOURCE_EXHAUSTED,
+    return new decoding::RefusedStream(Status(StatusCode::RESOURCE_EXHAUSTED,
                                     "slot " + ctx_.slotId() + " has " + std::to_string(open) +
                                         " ModelStreamInfer streams open, the limit (the agent's --max-streams)"));
   return new Stream(*this, ctx);
@@ -408,14 +392,13 @@ grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* InferenceService::M
 
 // A slot's own figures: what its tenant asked for, not its neighbours'
 // (those are on the admin socket, summed over the device).
-grpc::ServerUnaryReactor* InferenceService::ModelStatistics(Ctx* ctx, const inference::ModelStatisticsRequest* req,
-                                                            inference::ModelStatisticsResponse* resp) {
-  return finish(ctx, statisticsReply(*req, ctx_.repository->index(),
-                                     [this](const std::string& name) -> std::optional<ModelStatisticsSnapshot> {
-                                       if (!ctx_.repository->statistics(name)) return std::nullopt;
-                                       return slotStats(name)->snapshot();
-                                     },
-                                     resp));
+Status InferenceService::ModelStatistics(const inference::ModelStatisticsRequest& req, inference::ModelStatisticsResponse* resp) {
+  return statisticsReply(req, ctx_.repository->index(),
+                         [this](const std::string& name) -> std::optional<ModelStatisticsSnapshot> {
+                           if (!ctx_.repository->statistics(name)) return std::nullopt;
+                           return slotStats(name)->snapshot();
+                         },
+                         resp);
 }
 
 std::shared_ptr<ModelStatistics> InferenceService::slotStats(const std::string& model) {
@@ -425,36 +408,31 @@ std::shared_ptr<ModelStatistics> InferenceService::slotStats(const std::string& 
   return s;
 }
 
-grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(Ctx* ctx, const inference::RepositoryIndexRequest* req,
-                                                            inference::RepositoryIndexResponse* resp) {
+Status InferenceService::RepositoryIndex(const inference::RepositoryIndexRequest& req, inference::RepositoryIndexResponse* resp) {
   for (const auto& e : ctx_.repository->index()) {
-    if (req->ready() && e.state != "READY") continue;
+    if (req.ready() && e.state != "READY") continue;
     auto* m = resp->add_models();
     m->set_name(e.name);
     if (e.version > 0) m->set_version(std::to_string(e.version));
     m->set_state(e.state);
     m->set_reason(e.reason);
   }
-  return finish(ctx, Status::OK);
+  return Status::OK;
 }
 
 // Repository changes affect every tenant of the device: they are an admin
 // operation, on the admin socket (admin_service.cpp), never on a slot's.
-grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(Ctx* ctx, const inference::RepositoryModelLoadRequest*,
-                                                                inference::RepositoryModelLoadResponse*) {
-  return finish(ctx, Status(StatusCode::PERMISSION_DENIED, kAdminOnly));
+Status InferenceService::RepositoryModelLoad(const inference::RepositoryModelLoadRequest&, inference::RepositoryModelLoadResponse*) {
+  return Status(StatusCode::PERMISSION_DENIED, kAdminOnly);
 }
 
-grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(Ctx* ctx,
-                                                                  const inference::RepositoryModelUnloadRequest*,
-                                                                  inference::RepositoryModelUnloadResponse*) {
-  return finish(ctx, Status(StatusCode::PERMISSION_DENIED, kAdminOnly));
+Status InferenceService::RepositoryModelUnload(const inference::RepositoryModelUnloadRequest&, inference::RepositoryModelUnloadResponse*) {
+  return Status(StatusCode::PERMISSION_DENIED, kAdminOnly);
 }
 
-grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryStatus(
-    Ctx* ctx, const inference::SystemSharedMemoryStatusRequest* req, inference::SystemSharedMemoryStatusResponse* resp) {
+Status InferenceService::SystemSharedMemoryStatus(const inference::SystemSharedMemoryStatusRequest& req, inference::SystemSharedMemoryStatusResponse* resp) {
   std::vector<ShmRegionInfo> regions;
-  Status s = shm_.status(req->name(), &regions);
+  Status s = shm_.status(req.name(), &regions);
   for (const auto& r : regions) {
     auto& out = (*resp->mutable_regions())[r.name];
     out.set_name(r.name);
@@ -462,18 +440,15 @@ grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryStatus(
     out.set_offset(r.offset);
     out.set_byte_size(r.byteSize);
   }
-  return finish(ctx, s);
+  return s;
 }
 
-grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryRegister(
-    Ctx* ctx, const inference::SystemSharedMemoryRegisterRequest* req, inference::SystemSharedMemoryRegisterResponse*) {
-  return finish(ctx, shm_.registerRegion(req->name(), req->key(), req->offset(), req->byte_size()));
+Status InferenceService::SystemSharedMemoryRegister(const inference::SystemSharedMemoryRegisterRequest& req, inference::SystemSharedMemoryRegisterResponse*) {
+  return shm_.registerRegion(req.name(), req.key(), req.offset(), req.byte_size());
 }
 
-grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryUnregister(
-    Ctx* ctx, const inference::SystemSharedMemoryUnregisterRequest* req,
-    inference::SystemSharedMemoryUnregisterResponse*) {
-  return finish(ctx, shm_.unregisterRegion(req->name()));
+Status InferenceService::SystemSharedMemoryUnregister(const inference::SystemSharedMemoryUnregisterRequest& req, inference::SystemSharedMemoryUnregisterResponse*) {
+  return shm_.unregisterRegion(req.name());
 }
 
 }  // namespace kubeaccel::agent

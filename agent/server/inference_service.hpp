@@ -7,24 +7,15 @@
 #include <set>
 
 #include "inference/grpc_service.grpc.pb.h"
+#include "server/decoding_service.hpp"
 #include "server/slot_context.hpp"
 #include "shm/shm_registry.hpp"
 
 namespace kubeaccel::agent {
 
-// ModelInfer and ModelStreamInfer take raw bytes and decode them here, so an
-// undecodable request is answered INVALID_ARGUMENT with the reason.
-// (CallbackService with those two methods raw.)
-using G = inference::GRPCInferenceService;
-using InferenceServiceBase = G::WithCallbackMethod_ServerLive<G::WithCallbackMethod_ServerReady<
-    G::WithCallbackMethod_ModelReady<G::WithCallbackMethod_ServerMetadata<G::WithCallbackMethod_ModelMetadata<
-        G::WithRawCallbackMethod_ModelInfer<G::WithRawCallbackMethod_ModelStreamInfer<
-            G::WithCallbackMethod_ModelStatistics<G::WithCallbackMethod_RepositoryIndex<
-                G::WithCallbackMethod_RepositoryModelLoad<G::WithCallbackMethod_RepositoryModelUnload<
-                    G::WithCallbackMethod_SystemSharedMemoryStatus<G::WithCallbackMethod_SystemSharedMemoryRegister<
-                        G::WithCallbackMethod_SystemSharedMemoryUnregister<G::Service>>>>>>>>>>>>>>;
-
-class InferenceService final : public InferenceServiceBase {
+// Every method decodes its request itself (DecodingService), so that a
+// request that does not decode is answered INVALID_ARGUMENT saying why.
+class InferenceService final : public DecodingService<inference::GRPCInferenceService> {
  public:
   explicit InferenceService(SlotContext ctx);
 
@@ -51,34 +42,29 @@ class InferenceService final : public InferenceServiceBase {
       "repository changes are an admin operation: they are refused on a slot's socket; use the agent's admin "
       "socket, <agent-dir>/admin.sock (kubeaccel models load|unload NAME)";
 
-  using Ctx = grpc::CallbackServerContext;
-  using Reactor = grpc::ServerUnaryReactor;
-  Reactor* ServerLive(Ctx*, const inference::ServerLiveRequest*, inference::ServerLiveResponse*) override;
-  Reactor* ServerReady(Ctx*, const inference::ServerReadyRequest*, inference::ServerReadyResponse*) override;
-  Reactor* ServerMetadata(Ctx*, const inference::ServerMetadataRequest*, inference::ServerMetadataResponse*) override;
-  Reactor* ModelReady(Ctx*, const inference::ModelReadyRequest*, inference::ModelReadyResponse*) override;
-  Reactor* ModelMetadata(Ctx*, const inference::ModelMetadataRequest*, inference::ModelMetadataResponse*) override;
-  // A serialized inference.ModelInferRequest in, a ModelInferResponse out.
-  Reactor* ModelInfer(Ctx*, const grpc::ByteBuffer*, grpc::ByteBuffer*) override;
+ private:
+  using Status = grpc::Status;
+  Status ServerLive(const inference::ServerLiveRequest&, inference::ServerLiveResponse*);
+  Status ServerReady(const inference::ServerReadyRequest&, inference::ServerReadyResponse*);
+  Status ServerMetadata(const inference::ServerMetadataRequest&, inference::ServerMetadataResponse*);
+  Status ModelReady(const inference::ModelReadyRequest&, inference::ModelReadyResponse*);
+  Status ModelMetadata(const inference::ModelMetadataRequest&, inference::ModelMetadataResponse*);
+  void ModelInfer(Ctx*, const inference::ModelInferRequest&, inference::ModelInferResponse*, Done);
   // A stream of inference requests, answered in order of completion. Also
   // what the plugin holds open to learn at once when the agent goes away.
-  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* ModelStreamInfer(Ctx*) override;
-  Reactor* ModelStatistics(Ctx*, const inference::ModelStatisticsRequest*,
-                           inference::ModelStatisticsResponse*) override;
-  Reactor* RepositoryIndex(Ctx*, const inference::RepositoryIndexRequest*,
-                           inference::RepositoryIndexResponse*) override;
-  Reactor* RepositoryModelLoad(Ctx*, const inference::RepositoryModelLoadRequest*,
-                               inference::RepositoryModelLoadResponse*) override;
-  Reactor* RepositoryModelUnload(Ctx*, const inference::RepositoryModelUnloadRequest*,
-                                 inference::RepositoryModelUnloadResponse*) override;
-  Reactor* SystemSharedMemoryStatus(Ctx*, const inference::SystemSharedMemoryStatusRequest*,
-                                    inference::SystemSharedMemoryStatusResponse*) override;
-  Reactor* SystemSharedMemoryRegister(Ctx*, const inference::SystemSharedMemoryRegisterRequest*,
-                                      inference::SystemSharedMemoryRegisterResponse*) override;
-  Reactor* SystemSharedMemoryUnregister(Ctx*, const inference::SystemSharedMemoryUnregisterRequest*,
-                                        inference::SystemSharedMemoryUnregisterResponse*) override;
+  RawStream* ModelStreamInfer(Ctx*);
+  Status ModelStatistics(const inference::ModelStatisticsRequest&, inference::ModelStatisticsResponse*);
+  Status RepositoryIndex(const inference::RepositoryIndexRequest&, inference::RepositoryIndexResponse*);
+  Status RepositoryModelLoad(const inference::RepositoryModelLoadRequest&, inference::RepositoryModelLoadResponse*);
+  Status RepositoryModelUnload(const inference::RepositoryModelUnloadRequest&,
+                               inference::RepositoryModelUnloadResponse*);
+  Status SystemSharedMemoryStatus(const inference::SystemSharedMemoryStatusRequest&,
+                                  inference::SystemSharedMemoryStatusResponse*);
+  Status SystemSharedMemoryRegister(const inference::SystemSharedMemoryRegisterRequest&,
+                                    inference::SystemSharedMemoryRegisterResponse*);
+  Status SystemSharedMemoryUnregister(const inference::SystemSharedMemoryUnregisterRequest&,
+                                      inference::SystemSharedMemoryUnregisterResponse*);
 
- private:
   // The ready model `name` (and `version`, if given), or why not.
   grpc::Status findModel(const std::string& name, const std::string& version,
                          std::shared_ptr<const ServedModel>* out) const;
@@ -98,7 +84,10 @@ class InferenceService final : public InferenceServiceBase {
   ShmRegistry shm_;
   std::mutex statsMu_;
   std::map<std::string, std::shared_ptr<agent::ModelStatistics>> stats_;
-  std::atomic<uint64_t> inflightBytes_{0};  // requests taken and not yet answered
+  // Request bytes taken and not yet answered. Shared with the jobs: a worker
+  // destroys a job after its answer, which may be after this service is gone
+  // (at shutdown the answer is what lets the server stop).
+  std::shared_ptr<std::atomic<uint64_t>> inflightBytes_ = std::make_shared<std::atomic<uint64_t>>(0);
   std::mutex streamsMu_;
   std::set<Stream*> streams_;
   std::atomic<bool> lastReady_{false};

@@ -10,10 +10,17 @@
 
 namespace kubeaccel::agent {
 
-// Told of every finished ModelInfer (metrics): its status code (CANCELLED:
-// the client gave up), time in the agent, and the run's timing.
-using InferObserver = std::function<void(const std::string& model, grpc::StatusCode code,
-                                         std::chrono::nanoseconds total, const JobTiming& timing)>;
+// Told of a slot's inference requests (metrics). Either may be empty.
+struct InferObserver {
+  // A request for `model`, a served model, was taken: it is answered later,
+  // and `answered` is told then.
+  std::function<void(const std::string& model)> received;
+  // A request answered: its status code (CANCELLED: the client gave up), its
+  // time in the agent, and the run's timing.
+  std::function<void(const std::string& model, grpc::StatusCode code, std::chrono::nanoseconds total,
+                     const JobTiming& timing)>
+      answered;
+};
 
 struct SlotContext {
   std::string resource;  // "kubeaccel.io/movidius-ncs2"

@@ -37,7 +37,7 @@ std::string trimmed(std::string why) {
 
 }  // namespace
 
-grpc::Status decodeMessage(const grpc::ByteBuffer& in, google::protobuf::Message* out) {
+grpc::Status decodeMessage(const grpc::ByteBuffer& in, google::protobuf::Message* out, const std::string& method) {
   static std::once_flag installed;
   std::call_once(installed, [] { google::protobuf::SetLogHandler(&logHandler); });
   grpc::ByteBuffer copy(in);  // shares the slices; the reader consumes its own buffer
@@ -49,7 +49,7 @@ grpc::Status decodeMessage(const grpc::ByteBuffer& in, google::protobuf::Message
   if (ok) return grpc::Status::OK;
   const std::string type = out->GetDescriptor()->full_name();
   return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                      "the request is not a valid " + type + " message: " +
+                      method + ": the request is not a valid " + type + " message: " +
                           (why.empty() ? "the protobuf wire format is broken (a truncated or malformed field)"
                                        : trimmed(why)));
 }

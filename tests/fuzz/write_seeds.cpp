@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/unknown_field_set.h>
+
 #include "inference/grpc_service.pb.h"
 
 namespace {
@@ -111,6 +113,14 @@ int main(int argc, char** argv) {
     auto* l = addInput(r, "l", "INT64", {1, 3, 2});
     for (int k = 0; k < 6; ++k) l->mutable_contents()->add_int64_contents(k);
     write(infer, "ints-typed", kInts, r);
+  }
+  {  // fields the agent does not know (a newer client's) decode and are ignored
+    inference::ModelInferRequest r;
+    auto* in = addInput(r, "x", "FP32", {1, 4});
+    r.add_raw_input_contents(f4);
+    r.GetReflection()->MutableUnknownFields(&r)->AddLengthDelimited(999, "abc");
+    in->GetReflection()->MutableUnknownFields(in)->AddVarint(1000, 1);
+    write(infer, "relu-unknown-fields", kRelu, r);
   }
   // The shared-memory script fuzzer reads its input from both ends; random
   // bytes are as good a start as any.

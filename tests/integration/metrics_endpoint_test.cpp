@@ -12,39 +12,14 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <thread>
 #include <vector>
 
+#include "metrics_scrape.hpp"
 #include "plugin_harness.hpp"
 
 namespace kubeaccel::testing {
 namespace {
-
-std::string httpGet(int port, const std::string& path) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return "";
-  }
-  std::string req = "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-  (void)!::write(fd, req.data(), req.size());
-  std::string out;
-  char buf[4096];
-  for (ssize_t n; (n = ::read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
-  ::close(fd);
-  return out;
-}
-
-int portFromLog(const std::string& log) {
-  std::smatch m;
-  if (!std::regex_search(log, m, std::regex("metrics on http://127.0.0.1:([0-9]+)/metrics"))) return -1;
-  return std::stoi(m[1]);
-}
 
 // "" when promtool is happy (or absent: then the caller skips), else its complaint.
 std::string promtoolProblems(const std::string& dir, const std::string& body, bool* missing) {
@@ -67,7 +42,7 @@ int startAgentWithMetrics(PluginHarness& h, int slots, const std::string& addres
                                      R"(, "match": [{"subsystem": "usb", "vendor": "03e7"}]}]})");
   h.startAgent(config, {"--metrics-address", address});
   if (!h.waitForAgentLog("serving " + std::to_string(slots) + " slot socket(s)")) return -1;
-  return portFromLog(h.agentLog());
+  return metricsPortFromLog(h.agentLog());
 }
 
 TEST(PluginMetrics, CountsDevicesRegistrationsAndAllocations) {
@@ -79,7 +54,7 @@ TEST(PluginMetrics, CountsDevicesRegistrationsAndAllocations) {
   ASSERT_TRUE(h.kubelet().allocate("kubeaccel.io/coral-pcie", {"0000-03-00.0"}, &resp).ok());
   ASSERT_FALSE(h.kubelet().allocate("kubeaccel.io/coral-pcie", {"nope"}, &resp).ok());
   ASSERT_TRUE(h.waitForLog("metrics on http://127.0.0.1:"));
-  int port = portFromLog(h.pluginLog());
+  int port = metricsPortFromLog(h.pluginLog());
   ASSERT_GT(port, 0) << h.pluginLog();
   const std::string r = R"(resource="kubeaccel.io/coral-pcie")";
   // The stand-in sees the Register call before the plugin has its answer and
@@ -118,6 +93,7 @@ TEST(AgentMetrics, CountsRequestsPerModelAndSlotAndPassesPromtool) {
   std::string body = reply.substr(reply.find("\r\n\r\n") + 4);
   const std::string labels = R"({resource="kubeaccel.io/movidius-ncs2",slot="usb-1-3-s1",model="tiny"})";
   EXPECT_NE(body.find("kubeaccel_agent_requests_total" + labels + " 3"), std::string::npos) << body;
+  EXPECT_EQ(sampleValue(body, "kubeaccel_agent_requests_received_total" + labels), 3.0) << body;
   EXPECT_NE(body.find("kubeaccel_agent_request_duration_seconds_count" + labels + " 3"), std::string::npos);
   EXPECT_NE(body.find("kubeaccel_agent_batch_size_bucket{resource=\"kubeaccel.io/movidius-ncs2\",slot=\"usb-1-3-s1\","
                       "model=\"tiny\",le=\"1\"} 3"),
