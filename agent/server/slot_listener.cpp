@@ -15,6 +15,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <stdexcept>
+#include <vector>
 
 namespace kubeaccel::agent {
 namespace {
@@ -70,6 +71,24 @@ SlotListener::~SlotListener() {
   ::unlink(path_.c_str());
 }
 
+namespace {
+
+// Whether the process has descriptors to spare beyond one more connection.
+// gRPC needs a few of its own for each connection it takes (and its error
+// paths when it gets none are not safe), so a connection is refused while
+// fewer than kHeadroom are left, rather than handed to gRPC.
+bool descriptorHeadroom(int anyFd) {
+  constexpr int kHeadroom = 16;
+  std::vector<UniqueFd> probe;
+  for (int i = 0; i < kHeadroom; ++i) {
+    probe.emplace_back(::fcntl(anyFd, F_DUPFD_CLOEXEC, 0));
+    if (!probe.back()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 void SlotListener::run() {
   epoll_event events[64];
   bool paused = false;
@@ -117,8 +136,9 @@ void SlotListener::run() {
             continue;  // closed
           }
           UniqueFd watch(::fcntl(conn.get(), F_DUPFD_CLOEXEC, 0));
-          if (!watch) {
-            spdlog::warn("slot {}: cannot watch a connection: {}; closed", slotId_, std::strerror(errno));
+          if (!watch || !descriptorHeadroom(watch.get())) {
+            spdlog::warn("slot {}: cannot watch a connection: {}; closed", slotId_,
+                         watch ? "fewer than 16 file descriptors left" : std::strerror(errno));
             continue;
           }
           epoll_event ev{};
