@@ -1,6 +1,7 @@
 #pragma once
 // The agent's Prometheus metrics: requests, failures, request/queue/compute
-// time and batch size, per model and per slot.
+// time and batch size, per model and per slot, and the compute time charged
+// to each slot (what fair sharing of the device divides).
 
 #include <string>
 
