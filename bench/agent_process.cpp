@@ -71,7 +71,19 @@ AgentProcess::AgentProcess(AgentSetup setup) : setup_(std::move(setup)) {
   posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, setup_.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  int rc = ::posix_spawn(&pid_, setup_.binary.c_str(), &actions, nullptr, argv.data(), environ);
+  std::vector<std::string> envText;
+  for (char** e = environ; *e; ++e) {
+    std::string kv = *e;
+    bool replaced = false;
+    for (const auto& mine : setup_.env)
+      replaced |= kv.compare(0, kv.find('=') + 1, mine, 0, mine.find('=') + 1) == 0;
+    if (!replaced) envText.push_back(kv);
+  }
+  envText.insert(envText.end(), setup_.env.begin(), setup_.env.end());
+  std::vector<char*> envp;
+  for (auto& e : envText) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  int rc = ::posix_spawn(&pid_, setup_.binary.c_str(), &actions, nullptr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start " + setup_.binary + ": " + std::strerror(rc));
 

@@ -28,6 +28,7 @@ struct AgentSetup {
   std::string backend = "opencv-cpu";
   int slots = 2;
   std::vector<std::string> extraArgs;  // e.g. {"--metrics-address", "127.0.0.1:0"}
+  std::vector<std::string> env;        // "NAME=VALUE" added to (or replacing in) this process's environment
   std::chrono::seconds startTimeout{30};  // until every slot's socket is there
 };
 
