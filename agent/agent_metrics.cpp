@@ -26,6 +26,14 @@ InferObserver AgentMetrics::observerFor(const std::string& resource, const std::
     auto seconds = [](std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); };
     registry_.counter("kubeaccel_agent_requests_total", "Inference requests answered, by model and slot.", labels)
         .inc();
+    // Charged whatever became of the answer: the run used the device.
+    if (timing.charged.count() > 0)
+      registry_
+          .counter("kubeaccel_agent_compute_seconds_total",
+                   "Device compute time charged to the slot: each run's compute time split across the requests in "
+                   "it in proportion to their rows. The scheduler gives slots with waiting work equal shares of it.",
+                   labels)
+          .inc(seconds(timing.charged));
     if (code == grpc::StatusCode::CANCELLED) {
       registry_
           .counter("kubeaccel_agent_requests_cancelled_total",

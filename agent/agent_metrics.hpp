@@ -1,7 +1,8 @@
 #pragma once
 // The agent's Prometheus metrics: requests, failures, request/queue/compute
-// time and batch size, per model and per slot; per device, the models it
-// serves and, for an NVIDIA GPU, its memory and utilization.
+// time and batch size, per model and per slot, and the compute time charged
+// to each slot (what fair sharing of the device divides); per device, the
+// models it serves and, for an NVIDIA GPU, its memory and utilization.
 
 #include <map>
 #include <mutex>

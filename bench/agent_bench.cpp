@@ -25,10 +25,6 @@
 // Writes agent-latency.csv (every sample), agent-throughput.csv (every round),
 // agent-summary.csv, and its rows into summary.csv (replacing earlier "agent: " rows).
 // Missed targets are findings; the exit status is 1 only when it could not run.
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <opencv2/core.hpp>
@@ -52,14 +48,13 @@
 #include <thread>
 #include <vector>
 
+#include "agent_process.hpp"
+#include "bench_flags.hpp"
 #include "bench_command.hpp"
 #include "inference_client.hpp"
 #include "report.hpp"
-#include "util/read_file.hpp"
 #include "stats.hpp"
 #include "util/args.hpp"
-
-extern char** environ;
 
 namespace kubeaccel::bench {
 namespace {
@@ -92,97 +87,6 @@ Flags:
 
 const std::string kPrefix = "agent: ";
 
-
-// ---------------------------------------------------------------------------
-// The agent process
-
-std::string readFile(const std::string& path) { return kubeaccel::readFile(path).value_or(""); }
-
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  if (s.rfind("0x", 0) == 0) s = s.substr(2);
-  return s;
-}
-
-// The first PCI device of this machine: vendor and device IDs, lower-case hex.
-struct PciDevice {
-  std::string address, vendor, device;
-};
-
-PciDevice firstPciDevice() {
-  std::vector<fs::path> all;
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator("/sys/bus/pci/devices", ec)) all.push_back(e.path());
-  std::sort(all.begin(), all.end());
-  for (const auto& p : all) {
-    PciDevice d{p.filename().string(), trim(readFile(p / "vendor")), trim(readFile(p / "device"))};
-    if (d.vendor.size() == 4 && d.device.size() == 4) return d;
-  }
-  throw std::runtime_error("no PCI device under /sys/bus/pci/devices for the agent's class to match");
-}
-
-class AgentProcess {
- public:
-  AgentProcess(const std::string& binary, const std::string& models, const std::string& log) : log_(log) {
-    char tmpl[] = "/tmp/kubeaccel-agent-bench-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
-    dir_ = tmpl;
-    device_ = firstPciDevice();
-    std::string config = dir_ + "/config.json";
-    std::ofstream(config) << R"({"builtin": false, "classes": [{"name": "bench-cpu", "mode": "agent", "slots": 2,)"
-                          << R"( "backend": "opencv-cpu", "match": [{"subsystem": "pci", "vendor": ")" << device_.vendor
-                          << R"(", "device": ")" << device_.device << R"("}]}]})";
-    std::vector<std::string> args = {binary,   "--config", config, "--agent-dir", dir_ + "/agent", "--models",
-                                     models,   "--backend-dir", KUBEACCEL_BACKENDS_DIR};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    int rc = ::posix_spawn(&pid_, binary.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) throw std::runtime_error("cannot start " + binary + ": " + std::strerror(rc));
-
-    // Its slot sockets: <agent-dir>/bench-cpu/<device-id>/s<k>/inference.sock.
-    auto deadline = Clock::now() + 30s;
-    for (;;) {
-      std::error_code ec;
-      for (const auto& e : fs::directory_iterator(dir_ + "/agent/bench-cpu", ec))
-        if (fs::exists(e.path() / "s1" / "inference.sock")) deviceDir_ = e.path();
-      if (!deviceDir_.empty()) break;
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("the agent exited before serving; its log (" + log + "):\n" + readFile(log));
-      }
-      if (Clock::now() > deadline) throw std::runtime_error("the agent serves no slot after 30 s; see " + log);
-      std::this_thread::sleep_for(10ms);
-    }
-  }
-  ~AgentProcess() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-      if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        std::fprintf(stderr, "agent_bench: the agent did not exit cleanly on SIGTERM (status %d); see %s\n", status,
-                     log_.c_str());
-    }
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  std::string socket(int slot) const { return deviceDir_ + "/s" + std::to_string(slot) + "/inference.sock"; }
-  const PciDevice& device() const { return device_; }
-  pid_t pid() const { return pid_; }
-
- private:
-  std::string log_, dir_, deviceDir_;
-  PciDevice device_;
-  pid_t pid_ = -1;
-};
 
 // ---------------------------------------------------------------------------
 // Both sides of the comparison
@@ -371,12 +275,6 @@ double pairedRatio(const Mode& a, const Mode& b, int rounds) {
   return distribution(ratios).p50;
 }
 
-// The 1-minute load average: how busy the machine was (the CPUs are shared).
-std::string loadAverage() {
-  std::string all = readFile("/proc/loadavg");
-  return all.substr(0, all.find(' '));
-}
-
 // ---------------------------------------------------------------------------
 
 struct Options {
@@ -386,16 +284,6 @@ struct Options {
   int squeezeRequests = 300, tinyRounds = 30, tinyPerRound = 300, clients = 8, throughputRounds = 10;
   double seconds = 1.2;
 };
-
-int positive(const Args& args, const std::string& flag, int fallback) {
-  auto v = args.get(flag);
-  if (!v) return fallback;
-  char* end = nullptr;
-  long n = std::strtol(v->c_str(), &end, 10);
-  if (v->empty() || *end || n < 1 || n > 1000000)
-    throw UsageError("--" + flag + ": expected a positive integer, got '" + *v + "'");
-  return static_cast<int>(n);
-}
 
 // "pthreads", "TBB (ver 2021.8 interface 12080)", ...: the "Parallel framework" line of OpenCV's build information.
 std::string parallelFramework() {
@@ -418,7 +306,12 @@ int run(const Options& o) {
                std::to_string(std::thread::hardware_concurrency()) + " / " + std::to_string(cv::getNumThreads()), "");
   const std::string loadBefore = loadAverage();
 
-  AgentProcess agent(o.agent, o.models, o.out + "/agent_bench-agent.log");
+  AgentSetup setup;
+  setup.binary = o.agent;
+  setup.backendDir = KUBEACCEL_BACKENDS_DIR;
+  setup.models = o.models;
+  setup.log = o.out + "/agent_bench-agent.log";
+  AgentProcess agent(setup);
   std::printf("agent: pid %d, class bench-cpu matching PCI %s (%s:%s), slot socket %s\n", agent.pid(),
               agent.device().address.c_str(), agent.device().vendor.c_str(), agent.device().device.c_str(),
               agent.socket(0).c_str());
@@ -643,37 +536,27 @@ int run(const Options& o) {
 
 int main(int argc, char** argv) {
   using namespace kubeaccel;
-  bench::Options o;
-  try {
+  using namespace kubeaccel::bench;
+  Options o;
+  auto parse = [&] {
     Args args(argc, argv, 1,
               {"squeezenet", "tiny-rounds", "tiny", "clients", "throughput-rounds", "seconds", "models", "agent", "out"},
               {"help"});
     if (args.has("help")) {
-      std::cout << bench::kUsage;
-      return 0;
+      std::cout << kUsage;
+      return false;
     }
     if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional()[0] + "'");
-    o.squeezeRequests = bench::positive(args, "squeezenet", o.squeezeRequests);
-    o.tinyRounds = bench::positive(args, "tiny-rounds", o.tinyRounds);
-    o.tinyPerRound = bench::positive(args, "tiny", o.tinyPerRound);
-    o.clients = bench::positive(args, "clients", o.clients);
-    o.throughputRounds = bench::positive(args, "throughput-rounds", o.throughputRounds);
-    if (auto s = args.get("seconds")) {
-      char* end = nullptr;
-      o.seconds = std::strtod(s->c_str(), &end);
-      if (s->empty() || *end || !(o.seconds > 0)) throw UsageError("--seconds: expected a positive number, got '" + *s + "'");
-    }
+    o.squeezeRequests = positiveInt(args, "squeezenet", o.squeezeRequests);
+    o.tinyRounds = positiveInt(args, "tiny-rounds", o.tinyRounds);
+    o.tinyPerRound = positiveInt(args, "tiny", o.tinyPerRound);
+    o.clients = positiveInt(args, "clients", o.clients);
+    o.throughputRounds = positiveInt(args, "throughput-rounds", o.throughputRounds);
+    o.seconds = positiveNumber(args, "seconds", o.seconds);
     o.models = args.get("models", o.models);
     o.agent = args.get("agent", o.agent);
     o.out = args.get("out", o.out);
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "agent_bench: %s\n", e.what());
-    return 2;
-  }
-  try {
-    return bench::run(o);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "agent_bench: %s\n", e.what());
-    return 1;
-  }
+    return true;
+  };
+  return benchMain("agent_bench", parse, [&] { return run(o); });
 }

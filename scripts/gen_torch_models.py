@@ -15,7 +15,8 @@ Models:
                 when any value is negative (tests of a model that throws)
 With --onnx-resnet50 DIR, also DIR/resnet50/1/model.onnx: the same
 ResNet-50 (same weights) exported to ONNX for the opencv-cpu backend, for the
-benchmark's side-by-side comparison.
+benchmark's side-by-side comparison, without the Identity nodes OpenCV 4.6
+cannot import.
 """
 
 import io
@@ -73,6 +74,31 @@ def build(name):
     return ctor().eval()
 
 
+def without_identities(model_bytes):
+    """The ONNX model with its Identity nodes removed, each consumer reading
+    the Identity's input instead. The exporter deduplicates equal weights
+    (after folding batch norms, biases often are) into one initializer plus
+    an Identity per other use, and OpenCV 4.6 cannot import an Identity over
+    an initializer ("Node [Identity@ai.onnx] parse error ... inputs.size()")."""
+    import onnx
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    alias = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "Identity"}
+    graph_outputs = {o.name for o in graph.output}
+    if alias.keys() & graph_outputs:
+        return model_bytes  # an output is an Identity's: leave the graph as exported
+    kept = [n for n in graph.node if n.op_type != "Identity"]
+    for n in kept:
+        for i, name in enumerate(n.input):
+            while name in alias:
+                name = alias[name]
+            n.input[i] = name
+    del graph.node[:]
+    graph.node.extend(kept)
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
 def generate(outdir, names, write_if_changed, quiet, onnx_resnet50=None):
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     for name in names:
@@ -92,5 +118,5 @@ def generate(outdir, names, write_if_changed, quiet, onnx_resnet50=None):
                           input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}})
         path = os.path.join(onnx_resnet50, "resnet50", "1", "model.onnx")
-        write_if_changed(path, buf.getvalue())
+        write_if_changed(path, without_identities(buf.getvalue()))
         write_if_changed(os.path.join(onnx_resnet50, "resnet50", "config.json"), b'{"max_batch_size": 8}\n')

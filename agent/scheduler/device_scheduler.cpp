@@ -48,7 +48,7 @@ bool mayJoin(const InferJob& lead, const InferJob& next) {
 DeviceScheduler::DeviceScheduler(int slots, int workers, size_t maxQueued)
     : maxQueued_(maxQueued),
       slots_(static_cast<size_t>(std::max(slots, 1))),
-      lastQueued_(slots_.size()) {
+      fair_(slots_.size()) {
   for (int i = 0; i < std::max(workers, 1); ++i) workers_.emplace_back([this] { work(); });
 }
 
@@ -81,7 +81,7 @@ grpc::Status DeviceScheduler::submit(InferJob job) {
     job.enqueued = InferJob::Clock::now();
     arrivalGap_ = job.enqueued - lastArrival_;
     lastArrival_ = job.enqueued;
-    lastQueued_[static_cast<size_t>(job.slot)] = job.enqueued;
+    fair_.queued(static_cast<size_t>(job.slot), job.enqueued);
     slots_[job.slot].push_back(std::move(job));
     ++queued_;
   }
@@ -103,7 +103,10 @@ void DeviceScheduler::drain(std::chrono::steady_clock::time_point graceEnd, cons
     idle_.wait_until(lock, graceEnd, [this] { return queued_ == 0 && running_ == 0; });
     closedReason_ = why.empty() ? "shutting down" : why;
     for (auto& q : slots_) {
-      for (auto& j : q) left.push_back(std::move(j));
+      for (auto& j : q) {
+        fair_.dropped(static_cast<size_t>(j.slot));
+        left.push_back(std::move(j));
+      }
       q.clear();
     }
     queued_ = 0;
@@ -111,21 +114,27 @@ void DeviceScheduler::drain(std::chrono::steady_clock::time_point graceEnd, cons
   cv_.notify_all();  // a worker filling a batch stops waiting
   auto now = InferJob::Clock::now();
   for (auto& j : left)
-    j.done(grpc::Status(grpc::StatusCode::UNAVAILABLE, closedReason_), {}, {now - j.enqueued, {}, 0});
+    j.done(grpc::Status(grpc::StatusCode::UNAVAILABLE, closedReason_), {}, {.queue = now - j.enqueued});
 }
 
 std::vector<InferJob> DeviceScheduler::takeBatch(std::unique_lock<std::mutex>& lock) {
   std::vector<InferJob> batch;
-  // The lead job: the front of the next non-empty slot after the last one served.
-  for (size_t i = 0; i < slots_.size(); ++i) {
-    size_t s = (cursor_ + i) % slots_.size();
-    if (slots_[s].empty()) continue;
-    batch.push_back(std::move(slots_[s].front()));
-    slots_[s].pop_front();
-    --queued_;
-    cursor_ = s + 1;
-    break;
+  // An underserved slot whose client is between two requests: wait for its
+  // next one (charged to it) rather than hand the device to the others.
+  while (!stopping_ && closedReason_.empty()) {
+    auto awaited = fair_.awaited(InferJob::Clock::now());
+    if (!awaited) break;
+    auto from = InferJob::Clock::now();
+    cv_.wait_until(lock, awaited->until);
+    fair_.chargeWait(awaited->slot, InferJob::Clock::now() - from);
   }
+  auto lead = fair_.next();
+  if (!lead || stopping_) return batch;
+  const size_t first = *lead;
+  batch.push_back(std::move(slots_[first].front()));
+  slots_[first].pop_front();
+  fair_.taken(first);
+  --queued_;
   const ServedModel& model = *batch.front().model;
   if (!model.config.dynamicBatching) return batch;
 
@@ -135,45 +144,45 @@ std::vector<InferJob> DeviceScheduler::takeBatch(std::unique_lock<std::mutex>& l
     const auto& p = model.config.preferredBatchSizes;
     return r >= max || std::find(p.begin(), p.end(), r) != p.end();
   };
-  // Rows each slot has in this batch. A slot may add rows only while it is not
-  // ahead of every other slot in the batch: otherwise a pod that keeps many
-  // requests queued would fill each batch and take the device in proportion.
-  std::map<size_t, int64_t> share{{static_cast<size_t>(batch.front().slot), batch.front().rows}};
-  auto now = InferJob::Clock::now();
-  auto recent = 2 * lastRun_ + model.config.maxQueueDelay;
-  for (size_t s = 0; s < slots_.size(); ++s)
-    if (!share.count(s) && now - lastQueued_[s] < recent) share[s] = 0;
-  auto mayAdd = [&](size_t s) {
-    int64_t mine = share.count(s) ? share[s] : 0;
-    for (const auto& [other, r] : share)
-      if (other != s && mine > r) return false;
-    return true;
-  };
+  // Rows each slot has in this batch: FairShare bounds them, so that a pod
+  // that keeps many requests queued cannot fill each batch while another
+  // pod is present.
+  FairShare::PerSlot share{{first, batch.front().rows}};
+  const FairShare::Ns cost = rowCost(model);
   auto waitUntil = batch.front().enqueued + model.config.maxQueueDelay;
   for (;;) {
-    // Join the fronts of the slots' queues that ask for the same model, in slot order.
+    // Join the fronts of the slots' queues that ask for the same model, in
+    // slot order from the lead, pass after pass.
     bool took = true;
     while (took && !preferred(rows)) {
       took = false;
       for (size_t i = 0; i < slots_.size() && !preferred(rows); ++i) {
-        size_t s = (cursor_ + i) % slots_.size();
-        if (slots_[s].empty() || !mayAdd(s)) continue;
+        size_t s = (first + i) % slots_.size();
+        if (slots_[s].empty()) continue;
         InferJob& next = slots_[s].front();
-        if (!mayJoin(batch.front(), next) || rows + next.rows > max) continue;
+        if (!mayJoin(batch.front(), next) || rows + next.rows > max ||
+            !fair_.mayAdd(s, next.rows, share, cost, InferJob::Clock::now()))
+          continue;
         rows += next.rows;
         share[s] += next.rows;
         batch.push_back(std::move(next));
         slots_[s].pop_front();
+        fair_.taken(s);
         --queued_;
         took = true;
       }
     }
     // A lone client sending one request at a time gains nothing by waiting.
-    bool more = share.size() > 1 || arrivalGap_ < model.config.maxQueueDelay;
+    bool more = fair_.othersPresent(first, InferJob::Clock::now()) || arrivalGap_ < model.config.maxQueueDelay;
     if (preferred(rows) || stopping_ || !closedReason_.empty() || !more || InferJob::Clock::now() >= waitUntil) break;
     cv_.wait_until(lock, waitUntil);
   }
   return batch;
+}
+
+FairShare::Ns DeviceScheduler::rowCost(const ServedModel& model) const {
+  auto it = rowCost_.find(model.name);
+  return it == rowCost_.end() ? FairShare::Ns(0) : it->second;
 }
 
 void DeviceScheduler::work() {
@@ -184,11 +193,26 @@ void DeviceScheduler::work() {
     if (stopping_) return;
     ++running_;
     std::vector<InferJob> batch = takeBatch(lock);
+    if (batch.empty()) {
+      --running_;
+      idle_.notify_all();
+      continue;
+    }
+    FairShare::PerSlot jobs;
+    for (const auto& j : batch) ++jobs[static_cast<size_t>(j.slot)];
+    const std::string model = batch.front().model->name;
     lock.unlock();
-    auto started = InferJob::Clock::now();
-    run(batch, runners);
+    RunCost cost = run(batch, runners);
     lock.lock();
-    lastRun_ = InferJob::Clock::now() - started;
+    fair_.finished(jobs, cost.rows, cost.compute, InferJob::Clock::now());
+    int64_t rows = 0;
+    for (const auto& [slot, r] : cost.rows) rows += r;
+    if (rows > 0) {
+      // A moving average (1/4 weight to the newest run): costs vary with batch size and load.
+      FairShare::Ns perRow = cost.compute / rows;
+      auto [it, fresh] = rowCost_.try_emplace(model, perRow);
+      if (!fresh) it->second = (3 * it->second + perRow) / 4;
+    }
     --running_;
     idle_.notify_all();
   }
@@ -240,22 +264,22 @@ OutputTensor slice(const OutputTensor& all, int64_t offset, int64_t rows, int64_
 
 }  // namespace
 
-void DeviceScheduler::run(std::vector<InferJob>& batch, RunnerCache& runners) {
+DeviceScheduler::RunCost DeviceScheduler::run(std::vector<InferJob>& batch, RunnerCache& runners) {
   auto start = InferJob::Clock::now();
   // Cancelled and expired jobs are answered, not run.
   std::vector<InferJob> live;
   for (auto& j : batch) {
     if (j.cancelled && j.cancelled()) {
       j.done(grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the request while it was queued"), {},
-             {start - j.enqueued, {}, 0});
+             {.queue = start - j.enqueued});
     } else if (start > j.deadline) {
       j.done(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "deadline passed while queued"), {},
-             {start - j.enqueued, {}, 0});
+             {.queue = start - j.enqueued});
     } else {
       live.push_back(std::move(j));
     }
   }
-  if (live.empty()) return;
+  if (live.empty()) return {};
   int64_t rows = 0;
   for (const auto& j : live) rows += j.rows;
 
@@ -281,9 +305,14 @@ void DeviceScheduler::run(std::vector<InferJob>& batch, RunnerCache& runners) {
   // Only a run that gave outputs is an execution (and a batch, and compute time).
   if (status.ok()) live.front().model->stats->recordExecution(static_cast<uint64_t>(rows), end - start);
 
+  RunCost cost{{}, end - start};
+  for (const auto& j : live) cost.rows[static_cast<size_t>(j.slot)] += j.rows;
   int64_t offset = 0;
   for (auto& j : live) {
-    JobTiming timing{start - j.enqueued, end - start, static_cast<int>(rows)};
+    JobTiming timing{.queue = start - j.enqueued,
+                     .compute = end - start,
+                     .charged = (end - start) * j.rows / rows,
+                     .batchSize = static_cast<int>(rows)};
     if (!status.ok()) {
       j.done(status, {}, timing);
       continue;
@@ -297,6 +326,7 @@ void DeviceScheduler::run(std::vector<InferJob>& batch, RunnerCache& runners) {
     offset += j.rows;
     j.done(grpc::Status::OK, std::move(mine), timing);
   }
+  return cost;
 }
 
 }  // namespace kubeaccel::agent

@@ -1,19 +1,24 @@
 #pragma once
-// One device's work queue. Each slot has its own FIFO; workers take the next
-// job from the slots in turn, so one pod cannot starve another. Jobs of a
-// batched model with dynamic batching are merged along dim 0 (up to
-// max_batch_size, waiting at most max_queue_delay for a preferred size).
+// One device's work queue. Each slot has its own FIFO; slots with waiting
+// work share the device's compute time equally (FairShare: the next batch is
+// led by the slot charged the least compute so far), so one pod cannot
+// starve another however many requests it sends. Jobs of a batched model with
+// dynamic batching are merged along dim 0 (up to max_batch_size, waiting at
+// most max_queue_delay for a preferred size); FairShare bounds each slot's
+// rows in a batch while other slots are present.
 // Jobs past their deadline, and jobs their client cancelled, are answered
 // without running. Each slot's queue is bounded: a full one refuses with
 // RESOURCE_EXHAUSTED. drain() ends the queue for shutdown.
 
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "scheduler/fair_share.hpp"
 #include "scheduler/infer_job.hpp"
 
 namespace kubeaccel::agent {
@@ -35,25 +40,32 @@ class DeviceScheduler {
 
  private:
   void work();
-  // Takes the next job in slot order, plus the jobs that may join its batch.
+  // Takes the lead job from the slot FairShare picks, plus the jobs that may
+  // join its batch; first waits for an underserved slot's next request (at
+  // most its grace). Empty when nothing is left to take.
   std::vector<InferJob> takeBatch(std::unique_lock<std::mutex>& lock);
-  void run(std::vector<InferJob>& batch, struct RunnerCache& runners);
+  // What a run charges: the rows that ran per slot and its compute time.
+  struct RunCost {
+    FairShare::PerSlot rows;
+    FairShare::Ns compute{0};
+  };
+  RunCost run(std::vector<InferJob>& batch, struct RunnerCache& runners);
+  // The compute time of one row of `model`, from its recent runs (0 before any).
+  FairShare::Ns rowCost(const ServedModel& model) const;
 
   const size_t maxQueued_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::deque<InferJob>> slots_;
-  // When each slot last queued a job, and how long the last run took: a slot
-  // that queued within a couple of runs still counts as present when a batch
-  // is filled, since its next request is usually on its way.
-  std::vector<InferJob::Clock::time_point> lastQueued_;
-  InferJob::Clock::duration lastRun_{};
+  FairShare fair_;
+  // Per model name: a moving average of compute time per row, to estimate
+  // what a batch will charge each slot before it runs.
+  std::map<std::string, FairShare::Ns> rowCost_;
   // The gap between the two latest arrivals on the device: waiting for a
   // batch to fill only pays when requests come closer than the delay.
   InferJob::Clock::time_point lastArrival_{};
   InferJob::Clock::duration arrivalGap_ = InferJob::Clock::duration::max();
   size_t queued_ = 0;
-  size_t cursor_ = 0;
   int running_ = 0;            // batches being run by workers
   std::string closedReason_;   // set by drain(): submit() refuses with it
   std::condition_variable idle_;  // a run ended or the queue emptied

@@ -15,7 +15,10 @@ namespace kubeaccel::agent {
 
 struct JobTiming {
   std::chrono::nanoseconds queue{0};
-  std::chrono::nanoseconds compute{0};
+  std::chrono::nanoseconds compute{0};  // the whole run's, shared with the other jobs in it
+  // This job's share of the run's compute time (compute * its rows / the
+  // run's rows): what fairness charged its slot for it.
+  std::chrono::nanoseconds charged{0};
   int batchSize = 0;  // rows in the backend run this job was part of
 };
 
