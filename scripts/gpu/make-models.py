@@ -4,6 +4,7 @@ weights, TorchScript), for the GPU tests and benchmarks (docs/gpu.md).
 
 usage: make-models.py OUT_DIR
   OUT_DIR/test-repo   resnet18-cpu, resnet18-fp32, resnet18-fp16 (one file),
+                      resnet18-aoti (the same weights as an AOTInductor .pt2),
                       hog (allocates rows x 4 GiB on the GPU: out of memory at
                       batch 64)
   OUT_DIR/bench-repo  {squeezenet,resnet50,vgg16}-{fp32,fp16,bf16}
@@ -52,6 +53,23 @@ def main(out):
                                     ("resnet18-fp16", "cuda", "fp16")]:
         write_model(test, name, r18, {"max_batch_size": 8, "inputs": [IMAGE], "outputs": [SCORES],
                                       "device": device, "precision": precision, "dynamic_batching": batching})
+    # The same ResNet-18 as an AOTInductor package (.pt2), batch 1 to 8.
+    aoti = f"{files}/resnet18.pt2"
+    try:
+        if not os.path.exists(aoti):
+            torch.manual_seed(0)
+            net = torchvision.models.resnet18().eval().cuda()
+            batch = torch.export.Dim("batch", min=1, max=8)
+            ep = torch.export.export(net, (torch.randn(2, 3, 224, 224, device="cuda"),),
+                                     dynamic_shapes={"x": {0: batch}})
+            torch._inductor.aoti_compile_and_package(ep, package_path=aoti)
+        os.makedirs(f"{test}/resnet18-aoti/1", exist_ok=True)
+        if not os.path.exists(f"{test}/resnet18-aoti/1/model.pt2"):
+            os.link(aoti, f"{test}/resnet18-aoti/1/model.pt2")
+        with open(f"{test}/resnet18-aoti/config.json", "w") as f:
+            json.dump({"max_batch_size": 8, "inputs": [IMAGE], "outputs": [SCORES], "device": "cuda"}, f)
+    except Exception as e:  # the test that needs it then fails, saying the model is missing
+        print(f"make-models: no AOTInductor package: {e}", file=sys.stderr)
     hog = f"{files}/hog.pt"
     if not os.path.exists(hog):
         torch.jit.script(Hog()).save(hog)

@@ -6,7 +6,7 @@
 //   KUBEACCEL_GPU_RUN  the bundle: bin/kubeaccel-agent, backends/ (the torch
 //                      backend built against that machine's libtorch) and
 //                      test-repo/ (models made there with seeded weights:
-//                      resnet18-{cpu,fp32,fp16}, hog).
+//                      resnet18-{cpu,fp32,fp16,aoti}, hog).
 // Tolerances (CUDA against the CPU backend, same model file and input), as a
 // fraction of the largest |output| of the CPU run: FP32 1e-2 (cuDNN may use
 // TF32 for FP32 convolutions), FP16 5e-2.
@@ -223,6 +223,12 @@ TEST_F(GpuAgent, CudaFp32OutputsEqualTheCpuBackends) {
 TEST_F(GpuAgent, CudaFp16OutputsEqualTheCpuBackends) {
   Slot slot(sockets_[0]);
   expectCudaMatchesCpu(slot, "resnet18-fp16", 5e-2);
+}
+
+// model.pt2: the same weights compiled by AOTInductor (libtorch >= 2.6).
+TEST_F(GpuAgent, AnAotInductorPackageEqualsTheCpuBackend) {
+  Slot slot(sockets_[0]);
+  expectCudaMatchesCpu(slot, "resnet18-aoti", 1e-2);
 }
 
 // Four pods send distinct images at once; dynamic batching joins them, and
