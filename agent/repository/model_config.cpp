@@ -89,7 +89,7 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& origin)
   if (!j.is_object()) throw std::runtime_error(origin + ": expected an object");
   static const std::set<std::string> known = {"max_batch_size", "dynamic_batching", "input_names", "output_names",
                                               "instance_count", "inputs", "outputs", "precision", "threads",
-                                              "device"};
+                                              "device", "cuda_graphs"};
   for (const auto& [k, _] : j.items())
     if (!known.count(k)) fail(origin, k, "unknown key");
   ModelConfig c;
@@ -102,6 +102,11 @@ ModelConfig parseModelConfig(const std::string& text, const std::string& origin)
   if (j.contains("precision")) c.precision = oneOf(j["precision"], origin, "precision", {"fp32", "fp16", "bf16"});
   if (j.contains("threads")) c.threads = intIn(j["threads"], origin, "threads", 0, 1024);
   if (j.contains("device")) c.device = oneOf(j["device"], origin, "device", {"cpu", "cuda"});
+  if (j.contains("cuda_graphs")) {
+    if (!j["cuda_graphs"].is_boolean()) fail(origin, "cuda_graphs", "expected true or false");
+    c.cudaGraphs = j["cuda_graphs"].get<bool>();
+    if (c.cudaGraphs && c.device != "cuda") fail(origin, "cuda_graphs", "needs \"device\": \"cuda\"");
+  }
   if (j.contains("dynamic_batching")) {
     const json& d = j["dynamic_batching"];
     if (!d.is_object()) fail(origin, "dynamic_batching", "expected an object");

@@ -13,7 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
+#include <map>
 #include <mutex>
+#include <set>
 #include <optional>
 
 #include "backend_support.hpp"
@@ -27,6 +30,7 @@
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <ATen/cuda/CUDAGraph.h>
 #include <cuda_runtime_api.h>
 #endif
 
@@ -117,6 +121,7 @@ class AotiEngine final : public Engine {
 struct Settings {
   std::vector<TensorSpec> inputs, outputs;
   Precision precision;
+  bool cudaGraphs = false;
   int threads = 0;
   c10::Device device = c10::kCPU;
   std::string deviceText = "cpu";
@@ -178,6 +183,19 @@ class TorchRunner final : public Runner {
   // Each worker queues its batches on its own stream, so that one worker's
   // copies overlap another's kernels.
   std::optional<c10::cuda::CUDAStream> stream_;
+
+  // config.json cuda_graphs: a captured graph per input shape (and type),
+  // replayed on static input and output tensors.
+  struct Graph {
+    at::cuda::CUDAGraph graph;
+    std::vector<at::Tensor> in, out;
+  };
+  static constexpr int64_t kMaxGraphRows = 32;
+  static constexpr size_t kMaxGraphs = 16;
+  std::map<std::vector<int64_t>, std::unique_ptr<Graph>> graphs_;
+  std::set<std::vector<int64_t>> ungraphable_;  // shapes whose capture failed, or past kMaxGraphs
+  // The outputs of `in` by graph replay, or nullopt when the shape gets none.
+  std::optional<std::vector<at::Tensor>> replay(const std::vector<c10::IValue>& in);
 #endif
 };
 
@@ -194,6 +212,7 @@ class TorchModel final : public Model {
   std::unique_ptr<Runner> newRunner() override { return std::make_unique<TorchRunner>(*this); }
 
   bool onCuda() const { return s_.device.is_cuda(); }
+  bool cudaGraphs() const { return s_.cudaGraphs; }
   c10::Device device() const { return s_.device; }
 
   // Runs `inputs` (already on the device and in the model's precision) and
@@ -202,6 +221,11 @@ class TorchModel final : public Model {
   // host waits once, at the end: outputs are converted on the GPU and copied
   // into pinned host memory asynchronously.
   std::vector<at::Tensor> forward(std::vector<c10::IValue> inputs) const {
+    return hostOutputs(deviceOutputs(std::move(inputs)));
+  }
+
+  // The model's outputs where it computed them (on the GPU, not waited for).
+  std::vector<at::Tensor> deviceOutputs(std::vector<c10::IValue> inputs) const {
     c10::InferenceMode guard;
     c10::IValue result;
     try {
@@ -214,7 +238,13 @@ class TorchModel final : public Model {
       if (isOutOfMemory(message(e))) throw outOfMemory("forward", e);
       throw Error(KAB_INTERNAL, "forward: " + message(e));
     }
-    auto outs = mapOutputs(result, s_.outputs);
+    return mapOutputs(result, s_.outputs);
+  }
+
+  // `outs` (from deviceOutputs) in host memory, in their declared datatypes:
+  // the one wait of a run.
+  std::vector<at::Tensor> hostOutputs(std::vector<at::Tensor> outs) const {
+    c10::InferenceMode guard;
     try {
       for (size_t i = 0; i < outs.size(); ++i) outs[i] = toHost(outs[i], *scalarType(s_.outputs[i].datatype));
       synchronize();
@@ -344,7 +374,12 @@ void TorchRunner::runOnStream(std::span<const kab_input> inputs, std::span<kab_o
     at::Tensor t = model_.toModel(view);
     in.push_back(t.data_ptr() == view.data_ptr() ? t.clone() : t);
   }
-  std::vector<at::Tensor> outs = model_.forward(std::move(in));
+  std::vector<at::Tensor> outs;
+#ifdef KUBEACCEL_TORCH_CUDA
+  if (model_.cudaGraphs())
+    if (auto replayed = replay(in)) outs = model_.hostOutputs(std::move(*replayed));
+#endif
+  if (outs.empty()) outs = model_.forward(std::move(in));
   for (size_t i = 0; i < outs.size(); ++i) {
     auto sizes = outs[i].sizes();
     std::vector<int64_t> shape(sizes.begin(), sizes.end());
@@ -354,6 +389,60 @@ void TorchRunner::runOnStream(std::span<const kab_input> inputs, std::span<kab_o
     setOutput(outputs[i], model_.outputs()[i].datatype, shape, outs[i], data, bytes);
   }
 }
+
+#ifdef KUBEACCEL_TORCH_CUDA
+std::optional<std::vector<at::Tensor>> TorchRunner::replay(const std::vector<c10::IValue>& in) {
+  std::vector<int64_t> key;
+  for (const auto& v : in) {
+    const at::Tensor& t = v.toTensor();
+    if (t.dim() == 0 || t.size(0) > kMaxGraphRows) return std::nullopt;
+    key.push_back(static_cast<int64_t>(t.scalar_type()));
+    key.push_back(t.dim());
+    for (int64_t d : t.sizes()) key.push_back(d);
+  }
+  auto it = graphs_.find(key);
+  if (it == graphs_.end()) {
+    if (ungraphable_.count(key)) return std::nullopt;
+    if (graphs_.size() >= kMaxGraphs) {
+      ungraphable_.insert(key);
+      return std::nullopt;
+    }
+    auto g = std::make_unique<Graph>();
+    std::vector<c10::IValue> staticIn;
+    for (const auto& v : in) {
+      g->in.push_back(v.toTensor().clone());
+      staticIn.emplace_back(g->in.back());
+    }
+    bool capturing = false;
+    try {
+      // Warm-up on this stream first: the TorchScript executor settles its
+      // plan and cuDNN its algorithms, neither of which may happen in a capture.
+      for (int i = 0; i < 3; ++i) model_.deviceOutputs(staticIn);
+      stream_->synchronize();
+      g->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+      capturing = true;
+      g->out = model_.deviceOutputs(staticIn);
+      g->graph.capture_end();
+    } catch (const std::exception& e) {
+      if (capturing) {  // leave capture mode, or the stream stays unusable
+        cudaGraph_t broken = nullptr;
+        cudaStreamEndCapture(stream_->stream(), &broken);
+        if (broken) cudaGraphDestroy(broken);
+        cudaGetLastError();
+      }
+      ungraphable_.insert(key);
+      std::fprintf(stderr, "torch backend: no CUDA graph for this input shape, running it as usual: %s\n",
+                   message(e).c_str());
+      return std::nullopt;
+    }
+    it = graphs_.emplace(key, std::move(g)).first;
+  }
+  Graph& g = *it->second;
+  for (size_t i = 0; i < in.size(); ++i) g.in[i].copy_(in[i].toTensor(), /*non_blocking=*/true);
+  g.graph.replay();
+  return g.out;  // static: hostOutputs copies them before the next replay
+}
+#endif
 
 std::vector<TensorSpec> declared(const nlohmann::json& config, const char* key) {
   if (!config.contains(key))
@@ -388,6 +477,7 @@ std::unique_ptr<Model> load(const kab_load_args& args) {
   s.outputs = declared(config, "outputs");
   s.precision = precisionOf(config.value("precision", "fp32"));
   s.threads = config.value("threads", 0);
+  s.cudaGraphs = config.value("cuda_graphs", false);
   pickDevice(config.value("device", "cpu"), args.pci_bus_id, s);
   std::string file = pickModelFile(args.version_dir, {"model.pt", "model.pt2"});
   if (s.threads > 0) {

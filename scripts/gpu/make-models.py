@@ -7,7 +7,7 @@ usage: make-models.py OUT_DIR
                       resnet18-aoti (the same weights as an AOTInductor .pt2),
                       hog (allocates rows x 4 GiB on the GPU: out of memory at
                       batch 64)
-  OUT_DIR/bench-repo  {squeezenet,resnet50,vgg16}-{fp32,fp16,bf16}
+  OUT_DIR/bench-repo  {squeezenet,resnet50,vgg16}-{fp32,fp16,bf16}, resnet50-fp16-graphs
 A repository already made is kept (the script is re-run on every call)."""
 import json
 import os
@@ -86,6 +86,10 @@ def main(out):
             write_model(bench, f"{arch}-{precision}", pt, {
                 "max_batch_size": 256, "inputs": [IMAGE], "outputs": [SCORES], "device": "cuda",
                 "precision": precision, "instance_count": 2, "dynamic_batching": {"max_queue_delay_us": 100}})
+    # The same with CUDA graphs, for the figures that compare both.
+    write_model(bench, "resnet50-fp16-graphs", f"{files}/resnet50.pt", {
+        "max_batch_size": 256, "inputs": [IMAGE], "outputs": [SCORES], "device": "cuda", "precision": "fp16",
+        "instance_count": 2, "cuda_graphs": True, "dynamic_batching": {"max_queue_delay_us": 100}})
 
 
 if __name__ == "__main__":
