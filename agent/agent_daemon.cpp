@@ -87,7 +87,10 @@ void AgentDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
     present.insert(key);
     if (devices_.count(key)) continue;  // re-enumeration keeps the same device and its sockets
     try {
-      devices_[key] = std::make_shared<ServedDevice>(config_, *cls, t.device, options_);
+      auto d = std::make_shared<ServedDevice>(config_, *cls, t.device, options_);
+      devices_[key] = d;
+      publishDevices();
+      d->serve();
     } catch (const std::exception& e) {
       spdlog::error("{}: cannot serve: {}", key, e.what());
     }

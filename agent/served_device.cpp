@@ -62,8 +62,11 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
     contexts_.push_back(ctx);
     slots_.emplace_back();
     problems_.emplace_back();
-    startSlot(static_cast<size_t>(k));
   }
+}
+
+void ServedDevice::serve() {
+  for (size_t k = 0; k < contexts_.size(); ++k) startSlot(k);
   // Loads and unloads (RepositoryModelLoad on any slot) may change every
   // slot's ServerReady; the plugin learns of it through its watches.
   repository_->onChange([this] {
@@ -81,7 +84,7 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
       lock.lock();
     }
   });
-  spdlog::info("{} {}: serving {} slot socket(s) under {}", cls.name, device.id, cls.slots, deviceDir_);
+  spdlog::info("{}: serving {} slot socket(s) under {}", key_, contexts_.size(), deviceDir_);
   report(false);
 }
 

@@ -50,8 +50,14 @@ struct AgentOptions {
 
 class ServedDevice {
  public:
+  // Loads the device's backend and models; serves nothing yet.
   ServedDevice(const Config& config, const DeviceClass& cls, const Device& device, const AgentOptions& options);
   ~ServedDevice();
+  // Starts the slot servers and the watchdog. Separate from construction so
+  // that the agent can make the device known to its admin socket first: a
+  // plugin that sees a slot answer may at once ask the admin socket to hand
+  // the slot over.
+  void serve();
 
   // How long queued requests may still run once the agent stops or the
   // device goes; those left are then answered UNAVAILABLE. Kept well under
