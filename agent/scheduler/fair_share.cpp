@@ -79,6 +79,16 @@ bool FairShare::mayAdd(size_t slot, int64_t rows, const PerSlot& batchRows, Ns r
     auto it = batchRows.find(k);
     return it == batchRows.end() ? 0 : it->second;
   };
+  // A slot's first job may join with as many rows as another slot already
+  // has in the batch: an equal split keeps the shares equal whatever the
+  // virtual times, so equal slots (8 pods, one row each) batch freely even
+  // when single-slot runs have put them a little apart.
+  if (inBatch(slot) == 0) {
+    int64_t most = 0;
+    for (const auto& [k, n] : batchRows)
+      if (k != slot) most = std::max(most, n);
+    if (rows <= most) return true;
+  }
   const Ns mine = slots_.at(slot).v + rowCost * (inBatch(slot) + rows);
   for (size_t k = 0; k < slots_.size(); ++k) {
     if (k == slot || (!present(slots_[k], now) && inBatch(k) == 0)) continue;

@@ -18,7 +18,9 @@
 //  - A slot may put rows into a batch only while its virtual time, with the
 //    batch's estimated charge, stays within one row's cost of every other
 //    present slot's (so one pod cannot fill every batch). A slot with no
-//    other present slot is not bounded: batching is then all gain.
+//    other present slot is not bounded: batching is then all gain. A slot's
+//    first job may always join with no more rows than another slot already
+//    has in the batch: an equal split cannot tilt the shares.
 //  - When the present slot with the least virtual time has nothing queued,
 //    the device waits for it, at most until its grace ends, and charges it
 //    the wait (it held the device). Without this, a one-request-at-a-time

@@ -137,8 +137,9 @@ void SlotListener::run() {
           }
           UniqueFd watch(::fcntl(conn.get(), F_DUPFD_CLOEXEC, 0));
           if (!watch || !descriptorHeadroom(watch.get())) {
-            spdlog::warn("slot {}: cannot watch a connection: {}; closed", slotId_,
-                         watch ? "fewer than 16 file descriptors left" : std::strerror(errno));
+            if (unwatchable_++ % 1000 == 0)
+              spdlog::warn("slot {}: cannot watch a connection: {}; closed ({} so far)", slotId_,
+                           watch ? "fewer than 16 file descriptors left" : std::strerror(errno), unwatchable_);
             continue;
           }
           epoll_event ev{};

@@ -50,7 +50,8 @@ class SlotListener {
   const size_t max_;
   UniqueFd listen_, epoll_, stop_;
   std::atomic<size_t> open_{0};
-  size_t refused_ = 0;     // connections refused over the limit
+  size_t refused_ = 0;      // connections refused over the limit
+  size_t unwatchable_ = 0;  // connections closed for want of descriptors (logged 1 in 1000)
   std::set<int> watched_;  // our duplicates of the open connections (the thread's own)
   std::thread thread_;
 };
