@@ -137,6 +137,40 @@ TEST(FairShare, OneSlotCannotFillABatchWhileAnotherIsPresent) {
   EXPECT_TRUE(f.mayAdd(0, 14, batch, row, later));
 }
 
+// Eight pods with one batch-1 client each: single-slot runs have put them
+// further apart than one row's cost, yet each may add its one row to the
+// batch (an equal split), while a job with more rows than any other slot's
+// share of the batch is still bounded by virtual time.
+TEST(FairShare, EqualSlotsJoinABatchWithAnEqualSplitWhateverTheirCharges) {
+  FairShare f(9);
+  const Ns row = 1ms;
+  for (size_t s = 0; s < 8; ++s) {  // slot s ran s solo 3 ms runs
+    for (size_t r = 0; r < s; ++r) {
+      f.queued(s, t0);
+      f.taken(s);
+      f.finished({{s, 1}}, {{s, 1}}, 3ms, t0);
+    }
+    f.queued(s, t0);
+  }
+  size_t lead = *f.next();
+  EXPECT_EQ(lead, 0u) << "the least-charged slot leads";
+  f.taken(lead);
+  FairShare::PerSlot batch{{lead, 1}};
+  for (size_t s = 1; s < 8; ++s) {
+    EXPECT_TRUE(f.mayAdd(s, 1, batch, row, t0)) << "slot " << s << " (" << s * 3 << " ms ahead) may add its row";
+    batch[s] = 1;
+  }
+  // Slot 8 is far ahead with a 32-row job: more than anyone's share.
+  for (int r = 0; r < 20; ++r) {
+    f.queued(8, t0);
+    f.taken(8);
+    f.finished({{8, 1}}, {{8, 1}}, 3ms, t0);
+  }
+  f.queued(8, t0);
+  EXPECT_FALSE(f.mayAdd(8, 32, batch, row, t0));
+  EXPECT_TRUE(f.mayAdd(8, 1, batch, row, t0)) << "one row is an equal split";
+}
+
 TEST(FairShare, TwoBusySlotsShareTheirBatches) {
   FairShare f(2);
   for (int i = 0; i < 16; ++i) {
