@@ -22,8 +22,7 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
       maxConnections_(options.maxConnections) {
   std::string reason;
   // A GPU backend picks its device by PCI address ("pci 0000:3b:00.0").
-  std::string pciBusId = device.subsystem == "pci" && device.busLocation.rfind("pci ", 0) == 0
-                             ? device.busLocation.substr(4) : "";
+  std::string pciBusId = device.pciAddress();
   backend_ = makeBackend(cls.backend, options.backendDir, pciBusId, &reason);
   std::string platform = backend_ ? backend_->platform() : "";
   if (backend_)

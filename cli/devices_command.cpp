@@ -33,8 +33,8 @@ the table. Uses the same catalog and discovery code as the plugin.
 
 // NVML's figures for an NVIDIA GPU, or nullopt (not one, or no driver).
 std::optional<gpu::GpuUsage> gpuUsage(const Device& d) {
-  if (d.subsystem != "pci" || d.vendor != "10de" || d.busLocation.rfind("pci ", 0) != 0) return std::nullopt;
-  return gpu::usageOf(d.busLocation.substr(4));
+  if (d.vendor != "10de" || d.pciAddress().empty()) return std::nullopt;
+  return gpu::usageOf(d.pciAddress());
 }
 
 std::string gib(uint64_t bytes) {

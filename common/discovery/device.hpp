@@ -30,6 +30,12 @@ struct Device {
   int usbSpeedMbps = 0;      // USB link speed from libusb; 0 when unknown or not USB
   int usbConfigurations = 0; // bNumConfigurations from libusb; 0 when unknown or not USB
 
+  // The PCI address of a PCI device ("0000:3b:00.0", from busLocation), or ""
+  // for any other device.
+  std::string pciAddress() const {
+    return subsystem == "pci" && busLocation.rfind("pci ", 0) == 0 ? busLocation.substr(4) : "";
+  }
+
   bool operator==(const Device&) const = default;
 };
 

@@ -11,19 +11,11 @@
 namespace kubeaccel::testing {
 namespace {
 
-// The NCS2 class with `slots` slots on opencv-cpu.
-std::string configWithSlots(int slots) {
-  return R"({"classes": [{"name": "movidius-ncs2", "mode": "agent", "backend": "opencv-cpu", "slots": )" +
-         std::to_string(slots) +
-         R"(, "reenumerates": true, "match": [{"subsystem": "usb", "vendor": "03e7", "product": "2485"},)"
-         R"( {"subsystem": "usb", "vendor": "03e7", "product": "f63b"}]}]})";
-}
-
 class AgentFaultTest : public AgentTest {
  protected:
   // Starts the agent with `slots` slots and waits for their sockets.
   void startWithSlots(int slots, const std::vector<std::string>& extraArgs = {}) {
-    h.startAgent(h.writeConfig(configWithSlots(slots)), extraArgs);
+    h.startAgent(h.writeConfig(agentConfig("opencv-cpu", slots)), extraArgs);
     ASSERT_TRUE(h.waitForAgentLog("serving " + std::to_string(slots) + " slot socket(s)")) << h.agentLog();
     ASSERT_NO_FATAL_FAILURE(id_ = deviceIdOf(kClass));
   }

@@ -42,9 +42,11 @@ const std::string kClass = "movidius-ncs2";
 constexpr int64_t kSqueezeRow = 3 * 224 * 224;
 constexpr float kTolerance = 1e-5f;
 
-inline std::string agentConfig(const std::string& backend) {
+// The NCS2 class in agent mode on `backend` with `slots` slots.
+inline std::string agentConfig(const std::string& backend, int slots = 2) {
   return R"({"classes": [{"name": "movidius-ncs2", "mode": "agent", "backend": ")" + backend +
-         R"(", "slots": 2, "reenumerates": true, "match": [{"subsystem": "usb", "vendor": "03e7", "product": "2485"},)"
+         R"(", "slots": )" + std::to_string(slots) +
+         R"(, "reenumerates": true, "match": [{"subsystem": "usb", "vendor": "03e7", "product": "2485"},)"
          R"( {"subsystem": "usb", "vendor": "03e7", "product": "f63b"}]}]})";
 }
 

@@ -16,13 +16,6 @@
 namespace kubeaccel::testing {
 namespace {
 
-std::string configWithSlots(int slots) {
-  return R"({"classes": [{"name": "movidius-ncs2", "mode": "agent", "backend": "opencv-cpu", "slots": )" +
-         std::to_string(slots) +
-         R"(, "reenumerates": true, "match": [{"subsystem": "usb", "vendor": "03e7", "product": "2485"},)"
-         R"( {"subsystem": "usb", "vendor": "03e7", "product": "f63b"}]}]})";
-}
-
 class TenantTest : public AgentTest {
  protected:
   void SetUp() override {
@@ -31,7 +24,7 @@ class TenantTest : public AgentTest {
   }
   // Starts the capability-less agent with `slots` slots; waits for "serving".
   void startWithSlots(int slots, const std::vector<std::string>& extraArgs = {}) {
-    config_ = h.writeConfig(configWithSlots(slots));
+    config_ = h.writeConfig(agentConfig("opencv-cpu", slots));
     size_t before = countOf(logIfAny(), "slot socket(s)");
     h.startAgent(config_, extraArgs);
     auto deadline = Clock::now() + 20s;
