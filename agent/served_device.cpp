@@ -38,7 +38,8 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
     ModelIndexEntry why;
     if (auto m = repository_->find(e.name, &why)) workers = std::max(workers, m->config.instanceCount);
   }
-  scheduler_ = std::make_unique<DeviceScheduler>(cls.slots, workers, options.maxQueued);
+  scheduler_ = std::make_unique<DeviceScheduler>(cls.slots, workers, options.maxQueued,
+                                                 backend_ ? backend_->hostMemoryPinner() : nullptr);
   for (int k = 0; k < cls.slots; ++k) {
     SlotContext ctx;
     ctx.resource = config.resourceName(cls);

@@ -31,7 +31,7 @@ struct ModelConfig {
   std::string precision = "fp32";  // fp32, fp16 or bf16: what the engine computes in
   int threads = 0;                 // engine CPU threads; 0: the engine's default
   std::string device = "cpu";      // cpu or cuda
-  bool cudaGraphs = false;         // torch on cuda: replay CUDA graphs of small batch shapes
+  bool cudaGraphs = false;         // torch on cuda: replay CUDA graphs of small batch shapes (default on cuda)
 };
 
 // Throws std::runtime_error with a one-line message naming the key.

@@ -45,8 +45,9 @@ bool mayJoin(const InferJob& lead, const InferJob& next) {
 
 }  // namespace
 
-DeviceScheduler::DeviceScheduler(int slots, int workers, size_t maxQueued)
+DeviceScheduler::DeviceScheduler(int slots, int workers, size_t maxQueued, HostMemoryPinner* pinner)
     : maxQueued_(maxQueued),
+      pinner_(pinner),
       slots_(static_cast<size_t>(std::max(slots, 1))),
       fair_(slots_.size()) {
   for (int i = 0; i < std::max(workers, 1); ++i) workers_.emplace_back([this] { work(); });
@@ -187,6 +188,7 @@ FairShare::Ns DeviceScheduler::rowCost(const ServedModel& model) const {
 
 void DeviceScheduler::work() {
   RunnerCache runners;
+  BatchBuffer joined(pinner_);
   std::unique_lock lock(mu_);
   for (;;) {
     cv_.wait(lock, [this] { return stopping_ || queued_ > 0; });
@@ -202,7 +204,7 @@ void DeviceScheduler::work() {
     for (const auto& j : batch) ++jobs[static_cast<size_t>(j.slot)];
     const std::string model = batch.front().model->name;
     lock.unlock();
-    RunCost cost = run(batch, runners);
+    RunCost cost = run(batch, runners, joined);
     lock.lock();
     fair_.finished(jobs, cost.rows, cost.compute, InferJob::Clock::now());
     int64_t rows = 0;
@@ -220,34 +222,41 @@ void DeviceScheduler::work() {
 
 namespace {
 
-// Joins the jobs' inputs along dim 0 into `storage`; returns views of it.
-std::vector<InputTensor> concatenate(const std::vector<InferJob>& jobs, int64_t rows,
-                                     std::vector<std::vector<std::byte>>& storage) {
+// Joins the jobs' inputs along dim 0 into `joined`; returns views of it.
+std::vector<InputTensor> concatenate(const std::vector<InferJob>& jobs, int64_t rows, BatchBuffer& joined) {
+  // Each input starts on a 64-byte boundary of the buffer.
+  auto aligned = [](size_t n) { return (n + 63) / 64 * 64; };
   std::vector<InputTensor> out;
   size_t n = jobs.front().inputs.size();
-  storage.resize(n);
+  std::vector<size_t> offsets;
+  size_t total = 0;
   for (size_t i = 0; i < n; ++i) {
     InputTensor t = jobs.front().inputs[i];
     t.shape[0] = rows;
     // Every job's rows have the lead job's size (takeBatch joins only equal
     // non-batch dims); checked again here, since a wrong size would mix tenants' bytes.
     auto rowBytes = byteCount(t.datatype, std::vector<int64_t>(t.shape.begin() + 1, t.shape.end()));
-    size_t total = 0;
+    size_t bytes = 0;
     for (const auto& j : jobs) {
       const InputTensor& in = j.inputs[i];
       if (!rowBytes || !sameRowShape(in, t) || in.data.size() != *rowBytes * static_cast<uint64_t>(j.rows))
         throw std::runtime_error("input '" + t.name + "': a request of " + in.datatype + " " + shapeString(in.shape) +
                                  " cannot join a batch of " + t.datatype + " " + shapeString(t.shape));
-      total += in.data.size();
+      bytes += in.data.size();
     }
-    storage[i].resize(total);
-    size_t off = 0;
-    for (const auto& j : jobs) {
-      std::memcpy(storage[i].data() + off, j.inputs[i].data.data(), j.inputs[i].data.size());
-      off += j.inputs[i].data.size();
-    }
-    t.data = storage[i];
+    offsets.push_back(total);
+    t.data = {static_cast<const std::byte*>(nullptr), bytes};
     out.push_back(std::move(t));
+    total += aligned(bytes);
+  }
+  std::span<std::byte> memory = joined.reserve(total);
+  for (size_t i = 0; i < n; ++i) {
+    std::byte* at = memory.data() + offsets[i];
+    out[i].data = {at, out[i].data.size()};
+    for (const auto& j : jobs) {
+      std::memcpy(at, j.inputs[i].data.data(), j.inputs[i].data.size());
+      at += j.inputs[i].data.size();
+    }
   }
   return out;
 }
@@ -264,7 +273,7 @@ OutputTensor slice(const OutputTensor& all, int64_t offset, int64_t rows, int64_
 
 }  // namespace
 
-DeviceScheduler::RunCost DeviceScheduler::run(std::vector<InferJob>& batch, RunnerCache& runners) {
+DeviceScheduler::RunCost DeviceScheduler::run(std::vector<InferJob>& batch, RunnerCache& runners, BatchBuffer& joined) {
   auto start = InferJob::Clock::now();
   // Cancelled and expired jobs are answered, not run.
   std::vector<InferJob> live;
@@ -287,8 +296,7 @@ DeviceScheduler::RunCost DeviceScheduler::run(std::vector<InferJob>& batch, Runn
   grpc::Status status;
   try {
     ModelRunner& runner = runners.get(live.front().model->loaded);
-    std::vector<std::vector<std::byte>> storage;
-    outputs = live.size() == 1 ? runner.run(live.front().inputs) : runner.run(concatenate(live, rows, storage));
+    outputs = live.size() == 1 ? runner.run(live.front().inputs) : runner.run(concatenate(live, rows, joined));
     if (live.size() > 1)
       for (const auto& o : outputs)
         if (o.shape.empty() || o.shape[0] != rows)

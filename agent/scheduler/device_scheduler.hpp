@@ -5,7 +5,8 @@
 // starve another however many requests it sends. Jobs of a batched model with
 // dynamic batching are merged along dim 0 (up to max_batch_size, waiting at
 // most max_queue_delay for a preferred size); FairShare bounds each slot's
-// rows in a batch while other slots are present.
+// rows in a batch while other slots are present. A joined batch is assembled
+// in its worker's BatchBuffer, pinned for the device when the backend pins.
 // Jobs past their deadline, and jobs their client cancelled, are answered
 // without running. Each slot's queue is bounded: a full one refuses with
 // RESOURCE_EXHAUSTED. drain() ends the queue for shutdown.
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "scheduler/batch_buffer.hpp"
 #include "scheduler/fair_share.hpp"
 #include "scheduler/infer_job.hpp"
 
@@ -25,7 +27,9 @@ namespace kubeaccel::agent {
 
 class DeviceScheduler {
  public:
-  DeviceScheduler(int slots, int workers, size_t maxQueuedPerSlot);
+  // `pinner`: the device's backend's (Backend::hostMemoryPinner), or null;
+  // it must outlive the scheduler.
+  DeviceScheduler(int slots, int workers, size_t maxQueuedPerSlot, HostMemoryPinner* pinner = nullptr);
   ~DeviceScheduler();  // stops the workers; queued jobs are answered UNAVAILABLE
 
   // Queues the job, or returns why not (the job's `done` is then not called).
@@ -49,11 +53,12 @@ class DeviceScheduler {
     FairShare::PerSlot rows;
     FairShare::Ns compute{0};
   };
-  RunCost run(std::vector<InferJob>& batch, struct RunnerCache& runners);
+  RunCost run(std::vector<InferJob>& batch, struct RunnerCache& runners, BatchBuffer& joined);
   // The compute time of one row of `model`, from its recent runs (0 before any).
   FairShare::Ns rowCost(const ServedModel& model) const;
 
   const size_t maxQueued_;
+  HostMemoryPinner* const pinner_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::deque<InferJob>> slots_;

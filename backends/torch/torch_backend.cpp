@@ -477,8 +477,9 @@ std::unique_ptr<Model> load(const kab_load_args& args) {
   s.outputs = declared(config, "outputs");
   s.precision = precisionOf(config.value("precision", "fp32"));
   s.threads = config.value("threads", 0);
-  s.cudaGraphs = config.value("cuda_graphs", false);
   pickDevice(config.value("device", "cpu"), args.pci_bus_id, s);
+  // The agent's model config checked the key; on CUDA it defaults to on.
+  s.cudaGraphs = config.value("cuda_graphs", s.device.is_cuda());
   std::string file = pickModelFile(args.version_dir, {"model.pt", "model.pt2"});
   if (s.threads > 0) {
     // libtorch's intra-op pool is process-wide: the last model loaded sets it.

@@ -7,7 +7,10 @@ usage: make-models.py OUT_DIR
                       resnet18-aoti (the same weights as an AOTInductor .pt2),
                       hog (allocates rows x 4 GiB on the GPU: out of memory at
                       batch 64)
-  OUT_DIR/bench-repo  {squeezenet,resnet50,vgg16}-{fp32,fp16,bf16}, resnet50-fp16-graphs
+  OUT_DIR/bench-repo  {squeezenet,resnet50,vgg16}-{fp32,fp16,bf16} (eager, as the
+                      in-process loop runs), resnet50-fp16-graphs (CUDA graphs,
+                      the default on CUDA), add-one-cpu (x + 1 on 4 numbers, on
+                      the CPU: what the socket costs with next to no compute)
 A repository already made is kept (the script is re-run on every call)."""
 import json
 import os
@@ -34,6 +37,11 @@ def traced(net, path):
         torch.manual_seed(0)
         torch.jit.trace(net.eval(), torch.randn(1, 3, 224, 224)).save(path)
     return path
+
+
+class AddOne(torch.nn.Module):
+    def forward(self, x):
+        return x + 1
 
 
 class Hog(torch.nn.Module):
@@ -87,11 +95,19 @@ def main(out):
         for precision in ["fp32", "fp16", "bf16"]:
             write_model(bench, f"{arch}-{precision}", pt, {
                 "max_batch_size": 256, "inputs": [IMAGE], "outputs": [SCORES], "device": "cuda",
-                "precision": precision, "instance_count": 2, "dynamic_batching": {"max_queue_delay_us": 100}})
+                "precision": precision, "instance_count": 2, "cuda_graphs": False,
+                "dynamic_batching": {"max_queue_delay_us": 100}})
     # The same with CUDA graphs, for the figures that compare both.
     write_model(bench, "resnet50-fp16-graphs", f"{files}/resnet50.pt", {
         "max_batch_size": 256, "inputs": [IMAGE], "outputs": [SCORES], "device": "cuda", "precision": "fp16",
         "instance_count": 2, "cuda_graphs": True, "dynamic_batching": {"max_queue_delay_us": 100}})
+    add_one = f"{files}/add-one.pt"
+    if not os.path.exists(add_one):
+        torch.jit.script(AddOne()).save(add_one)
+    write_model(bench, "add-one-cpu", add_one, {
+        "max_batch_size": 8, "device": "cpu",
+        "inputs": [{"name": "x", "datatype": "FP32", "dims": [-1, 4]}],
+        "outputs": [{"name": "y", "datatype": "FP32", "dims": [-1, 4]}]})
 
 
 if __name__ == "__main__":

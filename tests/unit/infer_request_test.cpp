@@ -122,6 +122,21 @@ TEST(ModelConfigTest, EmptyOrWhitespaceMeansTheDefaults) {
   EXPECT_THROW(parseModelConfig("[]", "config.json"), std::runtime_error);
 }
 
+// Issue 12: CUDA graphs are on by default on CUDA, can be turned off, and are
+// refused where they cannot apply.
+TEST(ModelConfigTest, CudaGraphsDefaultOnForCudaOnly) {
+  EXPECT_FALSE(parseModelConfig("{}", "config.json").cudaGraphs);
+  EXPECT_TRUE(parseModelConfig(R"({"device": "cuda"})", "config.json").cudaGraphs);
+  EXPECT_FALSE(parseModelConfig(R"({"device": "cuda", "cuda_graphs": false})", "config.json").cudaGraphs);
+  try {
+    parseModelConfig(R"({"device": "cpu", "cuda_graphs": true})", "m/config.json");
+    ADD_FAILURE() << "cuda_graphs on cpu was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda_graphs"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(parseModelConfig(R"({"device": "cuda", "cuda_graphs": 1})", "config.json"), std::runtime_error);
+}
+
 // Issue 9, section 7: model names are folder names the file system reads as written.
 TEST(ModelNameTest, OnlySafeNamesAreValid) {
   for (const std::string& good :
