@@ -11,18 +11,17 @@
 
 namespace kubeaccel::agent {
 
-std::span<std::byte> BatchBuffer::reserve(size_t bytes) {
-  if (bytes <= size_) return {data_, size_};
+std::span<std::byte> BatchBuffer::reserve(size_t bytes, bool pin) {
+  if (bytes <= size_ && (pinned_ || !pin || !pinner_)) return {data_, size_};
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  size_t size = std::max(bytes, 2 * size_);
-  if (size > SIZE_MAX - page) throw std::bad_alloc();
-  size = (size + page - 1) / page * page;
+  if (bytes > SIZE_MAX - page) throw std::bad_alloc();
+  const size_t size = std::max<size_t>((bytes + page - 1) / page * page, page);
   release();
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
   data_ = static_cast<std::byte*>(p);
   size_ = size;
-  if (pinner_) {
+  if (pin && pinner_) {
     bool unavailable = false;
     std::string why = pinner_->pin(data_, size_, &unavailable);
     pinned_ = why.empty();

@@ -22,10 +22,18 @@ class BatchBuffer {
 
   // At least `bytes` bytes, page-aligned; valid until the next call (the
   // memory is reused from batch to batch, so a run must be over before the
-  // next batch is joined). Grows by doubling; a failed pin leaves the memory
-  // usable, unpinned, and is logged once. Throws std::bad_alloc.
-  std::span<std::byte> reserve(size_t bytes);
+  // next batch is joined). `pin`: for a model on a GPU; memory that was not
+  // pinned is not reused for it. A failed pin leaves the memory usable,
+  // unpinned, and is logged once. Throws std::bad_alloc.
+  std::span<std::byte> reserve(size_t bytes, bool pin);
   bool pinned() const { return pinned_; }
+  // After a run: only pinned memory of at most kMaxKeptBytes is kept for the
+  // next batch (pinning costs more than the copy it saves on one batch);
+  // anything else goes back to the system, as a batch's own vectors would.
+  void runEnded() {
+    if (!pinned_ || size_ > kMaxKeptBytes) release();
+  }
+  static constexpr size_t kMaxKeptBytes = size_t{256} << 20;
 
  private:
   void release();

@@ -205,6 +205,7 @@ void DeviceScheduler::work() {
     const std::string model = batch.front().model->name;
     lock.unlock();
     RunCost cost = run(batch, runners, joined);
+    joined.runEnded();
     lock.lock();
     fair_.finished(jobs, cost.rows, cost.compute, InferJob::Clock::now());
     int64_t rows = 0;
@@ -223,7 +224,8 @@ void DeviceScheduler::work() {
 namespace {
 
 // Joins the jobs' inputs along dim 0 into `joined`; returns views of it.
-std::vector<InputTensor> concatenate(const std::vector<InferJob>& jobs, int64_t rows, BatchBuffer& joined) {
+std::vector<InputTensor> concatenate(const std::vector<InferJob>& jobs, int64_t rows, BatchBuffer& joined,
+                                     bool pin) {
   // Each input starts on a 64-byte boundary of the buffer.
   auto aligned = [](size_t n) { return (n + 63) / 64 * 64; };
   std::vector<InputTensor> out;
@@ -249,7 +251,7 @@ std::vector<InputTensor> concatenate(const std::vector<InferJob>& jobs, int64_t 
     out.push_back(std::move(t));
     total += aligned(bytes);
   }
-  std::span<std::byte> memory = joined.reserve(total);
+  std::span<std::byte> memory = joined.reserve(total, pin);
   for (size_t i = 0; i < n; ++i) {
     std::byte* at = memory.data() + offsets[i];
     out[i].data = {at, out[i].data.size()};
@@ -296,11 +298,18 @@ DeviceScheduler::RunCost DeviceScheduler::run(std::vector<InferJob>& batch, Runn
   grpc::Status status;
   try {
     ModelRunner& runner = runners.get(live.front().model->loaded);
-    outputs = live.size() == 1 ? runner.run(live.front().inputs) : runner.run(concatenate(live, rows, joined));
+    // Joined in pinned memory only for a model on a GPU: pinning is for its DMA.
+    const bool pin = live.front().model->config.device == "cuda";
+    outputs = live.size() == 1 ? runner.run(live.front().inputs) : runner.run(concatenate(live, rows, joined, pin));
     if (live.size() > 1)
       for (const auto& o : outputs)
         if (o.shape.empty() || o.shape[0] != rows)
           throw std::runtime_error("output '" + o.name + "' is not batched along dim 0");
+  } catch (const std::bad_alloc&) {
+    status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "inference failed: the agent has no host memory for a batch of " + std::to_string(rows) +
+                              " rows; retry, or send fewer rows");
+    spdlog::warn("model {}: no host memory to join a batch of {} rows", live.front().model->name, rows);
   } catch (const EngineOutOfMemory& e) {
     // Only this batch fails; the engine has given its memory back.
     status = grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, std::string("inference failed: ") + e.what());

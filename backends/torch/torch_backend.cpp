@@ -194,6 +194,14 @@ class TorchRunner final : public Runner {
   static constexpr size_t kMaxGraphs = 16;
   std::map<std::vector<int64_t>, std::unique_ptr<Graph>> graphs_;
   std::set<std::vector<int64_t>> ungraphable_;  // shapes whose capture failed, or past kMaxGraphs
+  // One memory pool for all of this runner's graphs: they replay one at a
+  // time on its stream and keep their static inputs and outputs alive, so
+  // they may share the memory of their intermediate tensors; the pool is
+  // then as large as the largest capture, not their sum.
+  std::optional<decltype(at::cuda::graph_pool_handle())> pool_;
+  // Leaves a capture that failed: ends the stream's capture mode and gives
+  // the allocator's capture state back, as capture_end would have.
+  void abandonCapture();
   // The outputs of `in` by graph replay, or nullopt when the shape gets none.
   std::optional<std::vector<at::Tensor>> replay(const std::vector<c10::IValue>& in);
 #endif
@@ -323,7 +331,13 @@ class TorchModel final : public Model {
   // batch finds the memory.
   Error outOfMemory(const char* during, const std::exception& e) const {
 #ifdef KUBEACCEL_TORCH_CUDA
-    c10::cuda::CUDACachingAllocator::emptyCache();
+    // Not while this thread's stream is being captured into a CUDA graph:
+    // the allocator refuses then, and the capture's failure path cleans up.
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    if (onCuda() && cudaStreamIsCapturing(c10::cuda::getCurrentCUDAStream(s_.device.index()).stream(), &capture) !=
+                        cudaSuccess)
+      cudaGetLastError();
+    if (capture == cudaStreamCaptureStatusNone) c10::cuda::CUDACachingAllocator::emptyCache();
 #endif
     std::string m = message(e);
     size_t from = m.find("CUDA out of memory");
@@ -348,8 +362,17 @@ void TorchRunner::run(std::span<const kab_input> inputs, std::span<kab_output> o
 #ifdef KUBEACCEL_TORCH_CUDA
   std::optional<c10::cuda::CUDAStreamGuard> onStream;
   if (stream_) onStream.emplace(*stream_);
-#endif
+  try {
+    runOnStream(inputs, outputs);
+  } catch (...) {
+    // A failed run may have left copies from the agent's input memory queued;
+    // the agent reuses or unmaps that memory as soon as the run returns.
+    if (stream_ && cudaStreamSynchronize(stream_->stream()) != cudaSuccess) cudaGetLastError();
+    throw;
+  }
+#else
   runOnStream(inputs, outputs);
+#endif
 }
 
 void TorchRunner::runOnStream(std::span<const kab_input> inputs, std::span<kab_output> outputs) {
@@ -419,17 +442,13 @@ std::optional<std::vector<at::Tensor>> TorchRunner::replay(const std::vector<c10
       // plan and cuDNN its algorithms, neither of which may happen in a capture.
       for (int i = 0; i < 3; ++i) model_.deviceOutputs(staticIn);
       stream_->synchronize();
-      g->graph.capture_begin({0, 0}, cudaStreamCaptureModeThreadLocal);
+      if (!pool_) pool_ = at::cuda::graph_pool_handle();
+      g->graph.capture_begin(*pool_, cudaStreamCaptureModeThreadLocal);
       capturing = true;
       g->out = model_.deviceOutputs(staticIn);
       g->graph.capture_end();
     } catch (const std::exception& e) {
-      if (capturing) {  // leave capture mode, or the stream stays unusable
-        cudaGraph_t broken = nullptr;
-        cudaStreamEndCapture(stream_->stream(), &broken);
-        if (broken) cudaGraphDestroy(broken);
-        cudaGetLastError();
-      }
+      if (capturing) abandonCapture();
       ungraphable_.insert(key);
       std::fprintf(stderr, "torch backend: no CUDA graph for this input shape, running it as usual: %s\n",
                    message(e).c_str());
@@ -441,6 +460,26 @@ std::optional<std::vector<at::Tensor>> TorchRunner::replay(const std::vector<c10
   for (size_t i = 0; i < in.size(); ++i) g.in[i].copy_(in[i].toTensor(), /*non_blocking=*/true);
   g.graph.replay();
   return g.out;  // static: hostOutputs copies them before the next replay
+}
+
+void TorchRunner::abandonCapture() {
+  // Each step may already have happened (capture_end can fail after ending
+  // the stream's capture), so each is tried on its own. Without the last two,
+  // the caching allocator would go on routing this thread's allocations to a
+  // capture that no longer exists, and refuse to empty its cache.
+  cudaGraph_t broken = nullptr;
+  if (cudaStreamEndCapture(stream_->stream(), &broken) == cudaSuccess && broken) cudaGraphDestroy(broken);
+  cudaGetLastError();
+  auto* allocator = c10::cuda::CUDACachingAllocator::get();
+  try {
+    allocator->endAllocateToPool(model_.device().index(), *pool_);
+  } catch (const std::exception&) {
+  }
+  try {
+    allocator->releasePool(model_.device().index(), *pool_);
+  } catch (const std::exception&) {
+  }
+  if (graphs_.empty()) pool_.reset();  // else the graphs captured before keep sharing it
 }
 #endif
 
@@ -478,9 +517,12 @@ std::unique_ptr<Model> load(const kab_load_args& args) {
   s.precision = precisionOf(config.value("precision", "fp32"));
   s.threads = config.value("threads", 0);
   pickDevice(config.value("device", "cpu"), args.pci_bus_id, s);
-  // The agent's model config checked the key; on CUDA it defaults to on.
-  s.cudaGraphs = config.value("cuda_graphs", s.device.is_cuda());
   std::string file = pickModelFile(args.version_dir, {"model.pt", "model.pt2"});
+  const bool aoti = file.size() >= 4 && file.compare(file.size() - 4, 4, ".pt2") == 0;
+  // The agent's model config checked the key. On by default for TorchScript
+  // on CUDA; an AOTInductor package manages its own stream and events, so
+  // only when asked for.
+  s.cudaGraphs = config.value("cuda_graphs", s.device.is_cuda() && !aoti);
   if (s.threads > 0) {
     // libtorch's intra-op pool is process-wide: the last model loaded sets it.
     static std::mutex mu;
@@ -488,7 +530,7 @@ std::unique_ptr<Model> load(const kab_load_args& args) {
     at::set_num_threads(s.threads);
   }
   std::unique_ptr<Engine> engine;
-  if (file.size() >= 4 && file.compare(file.size() - 4, 4, ".pt2") == 0) {
+  if (aoti) {
 #if KUBEACCEL_TORCH_HAS_AOTI
     try {
       c10::DeviceGuard guard(s.device);

@@ -151,6 +151,8 @@ void measure(const LoadedModel& model, Backend& backend, const ModelConfig& conf
   const TensorSpec& spec = model.inputs().at(0);
   std::vector<int64_t> shape = spec.shape;
   shape[0] = batch;
+  for (int64_t d : shape)
+    if (d < 1) usage("input '" + spec.name + "' has a free dimension besides the batch; backend_loop takes fixed ones");
   size_t bytes = *byteCount(spec.datatype, shape);
   // Page-aligned, as a shared-memory region is.
   void* mem = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

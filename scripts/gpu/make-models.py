@@ -6,7 +6,8 @@ usage: make-models.py OUT_DIR
   OUT_DIR/test-repo   resnet18-cpu, resnet18-fp32, resnet18-fp16 (one file),
                       resnet18-aoti (the same weights as an AOTInductor .pt2),
                       hog (allocates rows x 4 GiB on the GPU: out of memory at
-                      batch 64)
+                      batch 64), host-sync (x + 1, reading a GPU value on the
+                      host, so that no CUDA graph can capture it)
   OUT_DIR/bench-repo  {squeezenet,resnet50,vgg16}-{fp32,fp16,bf16} (eager, as the
                       in-process loop runs), resnet50-fp16-graphs (CUDA graphs,
                       the default on CUDA), add-one-cpu (x + 1 on 4 numbers, on
@@ -41,6 +42,14 @@ def traced(net, path):
 
 class AddOne(torch.nn.Module):
     def forward(self, x):
+        return x + 1
+
+
+class HostSync(torch.nn.Module):
+    def forward(self, x):
+        # Reads a GPU value on the host: no CUDA graph can capture this.
+        if bool(x.sum() > 1e30):
+            return x * 2
         return x + 1
 
 
@@ -83,6 +92,12 @@ def main(out):
     hog = f"{files}/hog.pt"
     if not os.path.exists(hog):
         torch.jit.script(Hog()).save(hog)
+    host_sync = f"{files}/host-sync.pt"
+    if not os.path.exists(host_sync):
+        torch.jit.script(HostSync()).save(host_sync)
+    write_model(test, "host-sync", host_sync, {"max_batch_size": 8, "device": "cuda",
+                                               "inputs": [{"name": "x", "datatype": "FP32", "dims": [-1, 4]}],
+                                               "outputs": [{"name": "y", "datatype": "FP32", "dims": [-1, 4]}]})
     write_model(test, "hog", hog, {"max_batch_size": 64, "device": "cuda",
                                    "inputs": [{"name": "x", "datatype": "FP32", "dims": [-1, 4]}],
                                    "outputs": [{"name": "y", "datatype": "FP32", "dims": [-1, 4]}]})

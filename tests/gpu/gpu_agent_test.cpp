@@ -290,6 +290,36 @@ TEST_F(GpuAgent, ABatchTooLargeForTheGpuFailsAloneAndTheNextSucceeds) {
   EXPECT_EQ(slot.images("resnet18-fp32", randomImages(1, 3)).size(), 1000u);
 }
 
+// CUDA graphs are on by default on CUDA. A model that reads a GPU value on
+// the host (host-sync) cannot be captured: it runs as usual and answers right,
+// and each failed capture leaves the GPU allocator as it found it, so an
+// out-of-memory batch after them still fails alone, RESOURCE_EXHAUSTED, and
+// the next one runs. (The test models have one worker, so every request
+// below runs on the thread whose captures failed.)
+TEST_F(GpuAgent, AModelThatCannotBeCapturedRunsAsUsualAndLeavesTheAllocatorWorking) {
+  Slot slot(sockets_[2]);
+  inference::ModelInferResponse resp;
+  auto addsOne = [&](int64_t rows) {
+    std::vector<float> x(static_cast<size_t>(rows * 4));
+    for (size_t i = 0; i < x.size(); ++i) x[i] = static_cast<float>(i) * 0.5f;
+    grpc::Status s = slot.infer(request("host-sync", "x", {rows, 4}, x), &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    auto y = floatsOf(resp.raw_output_contents(0));
+    ASSERT_EQ(y.size(), x.size());
+    for (size_t i = 0; i < x.size(); ++i) EXPECT_EQ(y[i], x[i] + 1) << "row element " << i;
+  };
+  addsOne(1);
+  addsOne(2);
+  addsOne(1);
+  grpc::Status tooLarge = slot.infer(request("hog", "x", {64, 4}, std::vector<float>(64 * 4, 1.f)), &resp);
+  EXPECT_EQ(tooLarge.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << tooLarge.error_message();
+  grpc::Status s = slot.infer(request("hog", "x", {1, 4}, std::vector<float>(4, 1.f)), &resp);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  addsOne(3);
+  std::printf("[ measured ] host-sync answered at 1, 2, 1 and 3 rows; hog at 64 rows: code %d, %s\n",
+              static_cast<int>(tooLarge.error_code()), tooLarge.error_message().c_str());
+}
+
 // The same request through pinned shared memory and through raw contents.
 TEST_F(GpuAgent, APinnedSharedMemoryRoundTripEqualsTheRawPath) {
   Slot slot(sockets_[1]);

@@ -54,7 +54,7 @@ TEST(BatchBuffer, GrowsPageAlignedAndKeepsWhatItPinnedPinnedUntilItGrowsOrGoes) 
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   {
     BatchBuffer buffer(&pinner);
-    auto a = buffer.reserve(1000);
+    auto a = buffer.reserve(1000, true);
     ASSERT_GE(a.size(), 1000u);
     EXPECT_EQ(reinterpret_cast<uintptr_t>(a.data()) % page, 0u);
     EXPECT_TRUE(buffer.pinned());
@@ -62,13 +62,14 @@ TEST(BatchBuffer, GrowsPageAlignedAndKeepsWhatItPinnedPinnedUntilItGrowsOrGoes) 
     std::memset(a.data(), 0xab, a.size());
 
     // Smaller or equal: the same memory, no new pin.
-    auto b = buffer.reserve(a.size());
+    auto b = buffer.reserve(a.size(), true);
     EXPECT_EQ(b.data(), a.data());
     EXPECT_EQ(pinner.pins, 1);
 
     // Larger: new memory, pinned; the old range is unpinned.
-    auto c = buffer.reserve(a.size() + 1);
-    EXPECT_GE(c.size(), 2 * a.size());
+    auto c = buffer.reserve(a.size() + 1, true);
+    EXPECT_GE(c.size(), a.size() + 1);
+    EXPECT_EQ(c.size() % page, 0u);
     EXPECT_EQ(pinner.pins, 2);
     EXPECT_EQ(pinner.unpins, 1);
     EXPECT_TRUE(pinner.covers(c.data(), c.size()));
@@ -82,12 +83,45 @@ TEST(BatchBuffer, MemoryThatCannotBePinnedIsStillUsable) {
   RecordingPinner pinner;
   pinner.failWith = "cudaHostRegister: invalid argument";
   BatchBuffer buffer(&pinner);
-  auto a = buffer.reserve(5000);
+  auto a = buffer.reserve(5000, true);
   EXPECT_FALSE(buffer.pinned());
   std::memset(a.data(), 1, a.size());
   BatchBuffer unpinnable(nullptr);
-  EXPECT_GE(unpinnable.reserve(10).size(), 10u);
+  EXPECT_GE(unpinnable.reserve(10, true).size(), 10u);
   EXPECT_FALSE(unpinnable.pinned());
+}
+
+TEST(BatchBuffer, OnlyPinnedMemoryIsKeptAfterARun) {
+  RecordingPinner pinner;
+  BatchBuffer pinned(&pinner);
+  auto a = pinned.reserve(100, true);
+  pinned.runEnded();
+  EXPECT_EQ(pinned.reserve(100, true).data(), a.data()) << "pinned memory was not kept for the next batch";
+  EXPECT_EQ(pinner.pins, 1);
+
+  // Memory for a model that is not on a GPU is not pinned, and not kept.
+  BatchBuffer forCpu(&pinner);
+  auto c = forCpu.reserve(100, false);
+  EXPECT_FALSE(forCpu.pinned());
+  EXPECT_EQ(pinner.pins, 1);
+  std::memset(c.data(), 1, c.size());
+  forCpu.runEnded();
+
+  // Pinned, but more than is worth keeping: given back.
+  BatchBuffer big(&pinner);
+  big.reserve(BatchBuffer::kMaxKeptBytes + 1, true);
+  EXPECT_TRUE(big.pinned());
+  big.runEnded();
+  EXPECT_FALSE(big.pinned());
+  EXPECT_EQ(pinner.pinned.size(), 1u) << "the big buffer's pages stayed pinned";
+
+  // Unpinned memory is unmapped after the run: touching it would fault.
+  BatchBuffer plain(nullptr);
+  auto b = plain.reserve(1 << 20, true);
+  std::memset(b.data(), 1, b.size());
+  plain.runEnded();
+  volatile std::byte* first = b.data();
+  EXPECT_DEATH(*first = std::byte{2}, "") << "unpinned memory outlived its run";
 }
 
 // A model of one FP32 input [-1, 4] that returns its input + 1 and records,
@@ -144,6 +178,7 @@ TEST(DeviceSchedulerBatches, AJoinedBatchIsAssembledInPinnedMemoryAndEachJobGets
   model->name = "m";
   model->version = 1;
   model->config.maxBatchSize = 8;
+  model->config.device = "cuda";  // pinned for the GPU's DMA; nothing here touches a GPU
   model->config.dynamicBatching = true;
   model->config.maxQueueDelay = std::chrono::milliseconds(50);
   model->loaded = recording;
