@@ -7,6 +7,14 @@
 namespace kubeaccel::agent {
 namespace {
 
+// Whether `t` has the optional field that ends at `end` (an older backend's
+// table is shorter).
+bool hasField(const kab_backend* t, size_t end) { return t->struct_size >= end; }
+
+bool hasRunInto(const kab_backend* t) {
+  return hasField(t, offsetof(kab_backend, run_into) + sizeof t->run_into) && t->run_into;
+}
+
 constexpr size_t kErrBytes = 4096;
 
 // The model handle, shared by the model and its runners: free_model runs
@@ -44,7 +52,8 @@ class Runner final : public ModelRunner {
       : h_(std::move(h)), runner_(r), outputNames_(std::move(outputNames)) {}
   ~Runner() override { h_->table->free_runner(runner_); }
 
-  std::vector<OutputTensor> run(const std::vector<InputTensor>& inputs) override {
+  std::vector<OutputTensor> run(const std::vector<InputTensor>& inputs,
+                                const OutputDestinations& destinations) override {
     std::vector<kab_input> in(inputs.size());
     for (size_t i = 0; i < inputs.size(); ++i)
       in[i] = {inputs[i].name.c_str(), inputs[i].datatype.c_str(), inputs[i].shape.data(), inputs[i].shape.size(),
@@ -52,7 +61,13 @@ class Runner final : public ModelRunner {
     std::vector<kab_output> out(outputNames_.size());
     std::memset(out.data(), 0, out.size() * sizeof(kab_output));
     char err[kErrBytes] = "";
-    int rc = h_->table->run(runner_, in.data(), in.size(), out.data(), out.size(), err, sizeof err);
+    std::vector<kab_destination> dest;
+    const bool into = destinations.size() == out.size() && hasRunInto(h_->table);
+    if (into)
+      for (const auto& d : destinations) dest.push_back({d.data(), d.size()});
+    int rc = into ? h_->table->run_into(runner_, in.data(), in.size(), out.data(), out.size(), dest.data(), err,
+                                        sizeof err)
+                  : h_->table->run(runner_, in.data(), in.size(), out.data(), out.size(), err, sizeof err);
     if (rc != KAB_OK) {
       err[sizeof err - 1] = '\0';
       std::string what = err[0] ? err : "the backend failed without a message";
@@ -81,6 +96,14 @@ class Runner final : public ModelRunner {
       if (!bytes || *bytes != o.bytes || (o.bytes && !o.data))
         throw std::runtime_error("the backend gave output '" + name + "' as " + std::to_string(o.bytes) +
                                  " bytes, which do not make " + t.datatype + " " + shapeString(t.shape));
+      if (into && o.data && o.data == dest[i].data) {
+        // Written in place: the engine must have kept within the destination.
+        if (o.bytes > dest[i].bytes)
+          throw std::runtime_error("the backend wrote output '" + name + "' (" + std::to_string(o.bytes) +
+                                   " bytes) past its destination of " + std::to_string(dest[i].bytes) + " bytes");
+        t.inDestination = true;
+        continue;
+      }
       const auto* p = static_cast<const std::byte*>(o.data);
       t.data.assign(p, p + o.bytes);
     }
@@ -125,10 +148,6 @@ class Model final : public LoadedModel {
   EngineLimits limits_;
   std::string info_;
 };
-
-// Whether `t` has the optional field that ends at `end` (an older backend's
-// table is shorter).
-bool hasField(const kab_backend* t, size_t end) { return t->struct_size >= end; }
 
 }  // namespace
 

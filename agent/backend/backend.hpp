@@ -29,9 +29,13 @@ class ModelRunner {
   virtual ~ModelRunner() = default;
   // `inputs` are in the model's input order, batched along dim 0 when the
   // model is batched. Returns the outputs in the model's output order.
+  // `destinations` (empty, or one per output): memory pinned for the device
+  // where the engine may write an output itself (a pod's pinned shared-memory
+  // range); such an output comes back with inDestination set.
   // Throws EngineOutOfMemory when the engine ran out of memory, and
   // std::runtime_error with the engine's message when the run fails otherwise.
-  virtual std::vector<OutputTensor> run(const std::vector<InputTensor>& inputs) = 0;
+  virtual std::vector<OutputTensor> run(const std::vector<InputTensor>& inputs,
+                                        const OutputDestinations& destinations) = 0;
 };
 
 // The tensor sizes an engine can take. The request checks refuse anything

@@ -129,6 +129,13 @@ typedef struct kab_output {
   void* release_ctx;
 } kab_output;
 
+/* Where the agent would like an output written (run_into): host memory of
+ * `bytes` bytes that it pinned with pin_host_memory; data NULL: nowhere. */
+typedef struct kab_destination {
+  void* data;
+  size_t bytes;
+} kab_destination;
+
 /*
  * The function table. Threading contract, per call:
  * - load_model: any thread; may run concurrently with any other call,
@@ -196,6 +203,16 @@ typedef struct kab_backend {
    * runs (which may read or write pinned memory). */
   int (*pin_host_memory)(void* ptr, size_t bytes, char* err, size_t err_size);
   void (*unpin_host_memory)(void* ptr);
+
+  /* As run, but output i may be written straight into destinations[i] (one
+   * per output; memory pinned by pin_host_memory, valid for the call, such
+   * as the part of a pod's shared-memory region the request named for it),
+   * so that the device's copy needs no staging buffer. The backend writes
+   * there only an output that fits and sets that output's `data` to
+   * destinations[i].data (`release` may then be NULL); it returns any other
+   * output as run does. Same threading contract as run. */
+  int (*run_into)(kab_runner* runner, const kab_input* inputs, size_t n_inputs, kab_output* outputs,
+                  size_t n_outputs, const kab_destination* destinations, char* err, size_t err_size);
 } kab_backend;
 
 /* The entry point every backend exports. `agent_abi_version` is the agent's

@@ -30,8 +30,15 @@ struct OutputTensor {
   std::string name;
   std::string datatype;
   std::vector<int64_t> shape;
-  std::vector<std::byte> data;
+  std::vector<std::byte> data;  // empty when inDestination
+  // The engine wrote it straight into the destination the run was given
+  // (ModelRunner::run), as byteCount(datatype, shape) bytes.
+  bool inDestination = false;
 };
+
+// Where a run may write an output itself: one span per model output, an
+// empty span for none; empty: no destinations at all.
+using OutputDestinations = std::vector<std::span<std::byte>>;
 
 // Bytes per element of a fixed-size KServe datatype; 0 for BYTES or unknown.
 size_t elementSize(const std::string& datatype);

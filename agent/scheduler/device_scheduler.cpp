@@ -300,7 +300,8 @@ DeviceScheduler::RunCost DeviceScheduler::run(std::vector<InferJob>& batch, Runn
     ModelRunner& runner = runners.get(live.front().model->loaded);
     // Joined in pinned memory only for a model on a GPU: pinning is for its DMA.
     const bool pin = live.front().model->config.device == "cuda";
-    outputs = live.size() == 1 ? runner.run(live.front().inputs) : runner.run(concatenate(live, rows, joined, pin));
+    outputs = live.size() == 1 ? runner.run(live.front().inputs, live.front().outputDestinations)
+                               : runner.run(concatenate(live, rows, joined, pin), {});
     if (live.size() > 1)
       for (const auto& o : outputs)
         if (o.shape.empty() || o.shape[0] != rows)

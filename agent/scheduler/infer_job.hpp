@@ -29,6 +29,9 @@ struct InferJob {
   std::shared_ptr<const ServedModel> model;
   int slot = 0;
   std::vector<InputTensor> inputs;  // model input order; views into the request
+  // Where the engine may write the outputs itself when this job runs alone
+  // (ModelRunner::run): the request's pinned shared-memory ranges.
+  OutputDestinations outputDestinations;
   int64_t rows = 1;                 // size of dim 0 for a batched model, else 1
   Clock::time_point deadline = Clock::time_point::max();
   Clock::time_point enqueued{};

@@ -232,6 +232,20 @@ grpc::Status prepareInfer(const inference::ModelInferRequest& req, const ServedM
   return grpc::Status::OK;
 }
 
+OutputDestinations outputDestinations(const ServedModel& model, const PreparedInfer& prepared) {
+  const auto& specs = model.loaded->outputs();
+  OutputDestinations out(specs.size());
+  bool any = false;
+  for (size_t i = 0; i < specs.size(); ++i)
+    for (const auto& want : prepared.outputs)
+      if (want.name == specs[i].name && want.shm && want.shm->pinned) {
+        out[i] = want.shm->bytes;
+        any = true;
+      }
+  if (!any) out.clear();
+  return out;
+}
+
 grpc::Status buildInferResponse(const inference::ModelInferRequest& req, const ServedModel& model,
                                 const PreparedInfer& prepared, std::vector<OutputTensor>& outputs,
                                 inference::ModelInferResponse* resp) {
@@ -246,13 +260,18 @@ grpc::Status buildInferResponse(const inference::ModelInferRequest& req, const S
     t->set_datatype(it->datatype);
     for (int64_t d : it->shape) t->add_shape(d);
     std::string* raw = resp->add_raw_output_contents();  // one per output keeps the indexes aligned
+    if (it->inDestination && !want.shm)
+      return grpc::Status(grpc::StatusCode::INTERNAL, "output '" + want.name + "' was written to no requested range");
     if (want.shm) {
-      if (it->data.size() > want.shm->bytes.size())
-        return invalid("output '" + want.name + "': needs " + std::to_string(it->data.size()) +
+      // In place: the engine wrote it there (outputDestinations), within the range.
+      const uint64_t bytes = it->inDestination ? byteCount(it->datatype, it->shape).value_or(UINT64_MAX)
+                                               : it->data.size();
+      if (bytes > want.shm->bytes.size())
+        return invalid("output '" + want.name + "': needs " + std::to_string(bytes) +
                        " bytes; its shared memory range has " + std::to_string(want.shm->bytes.size()));
-      std::memcpy(want.shm->bytes.data(), it->data.data(), it->data.size());
+      if (!it->inDestination) std::memcpy(want.shm->bytes.data(), it->data.data(), it->data.size());
       (*t->mutable_parameters())["shared_memory_region"].set_string_param(want.shmRegion);
-      (*t->mutable_parameters())["shared_memory_byte_size"].set_int64_param(static_cast<int64_t>(it->data.size()));
+      (*t->mutable_parameters())["shared_memory_byte_size"].set_int64_param(static_cast<int64_t>(bytes));
     } else {
       raw->assign(reinterpret_cast<const char*>(it->data.data()), it->data.size());
     }

@@ -36,7 +36,13 @@ struct PreparedInfer {
 grpc::Status prepareInfer(const inference::ModelInferRequest& req, const ServedModel& model, const ShmRegistry& shm,
                           PreparedInfer* out);
 
-// Fills `resp` from the outputs; writes shared-memory outputs into their regions.
+// Where the engine may write each of the model's outputs itself (one span
+// per model output, in its order; empty when none): the requested outputs'
+// shared-memory ranges that are pinned for the device.
+OutputDestinations outputDestinations(const ServedModel& model, const PreparedInfer& prepared);
+
+// Fills `resp` from the outputs; writes shared-memory outputs into their
+// regions (those the engine wrote there itself are left as they are).
 grpc::Status buildInferResponse(const inference::ModelInferRequest& req, const ServedModel& model,
                                 const PreparedInfer& prepared, std::vector<OutputTensor>& outputs,
                                 inference::ModelInferResponse* resp);

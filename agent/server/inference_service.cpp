@@ -145,6 +145,7 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
   job.model = model;
   job.slot = ctx_.slot;
   job.inputs = prepared->inputs;
+  job.outputDestinations = outputDestinations(*model, *prepared);
   job.rows = prepared->rows;
   job.deadline = deadline;
   job.cancelled = cancelled;
@@ -152,6 +153,10 @@ void InferenceService::infer(const inference::ModelInferRequest& req, inference:
                                                                           const JobTiming& timing) {
     const bool ran = s.ok() && timing.batchSize > 0;  // the run itself succeeded (as the device counts it)
     if (s.ok()) s = buildInferResponse(req, *model, *prepared, outputs, resp);
+    for (const auto& o : outputs)
+      if (s.ok() && o.inDestination && !loggedInPlace_.exchange(true))
+        spdlog::debug("slot {}: the engine writes outputs straight into the pod's pinned shared memory (first: "
+                      "model {}, output '{}')", ctx_.slotId(), model->name, o.name);
     for (const auto& v : prepared->shmInputs)
       if (s.ok() && ShmRegistry::truncated(v))
         s = Status(StatusCode::FAILED_PRECONDITION, "a shared memory input was truncated during inference");

@@ -91,6 +91,7 @@ class InferenceService final : public DecodingService<inference::GRPCInferenceSe
   std::mutex streamsMu_;
   std::set<Stream*> streams_;
   std::atomic<bool> lastReady_{false};
+  std::atomic<bool> loggedInPlace_{false};  // the first output an engine wrote into a pod's range is logged
 };
 
 }  // namespace kubeaccel::agent

@@ -293,6 +293,7 @@ grpc::Status ShmRegistry::view(const std::string& name, uint64_t offset, uint64_
             "shared memory region " + quote(name) +
                 ": its file was truncated below the registered size; unregister and register it again"};
   out->bytes = std::span<std::byte>(start + offset, static_cast<size_t>(byteSize));
+  out->pinned = mapping->pinnedBy != nullptr;  // set before the region was listed
   out->mapping = std::move(mapping);
   return grpc::Status::OK;
 }

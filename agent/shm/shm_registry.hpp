@@ -52,6 +52,7 @@ struct ShmRegionInfo {
 struct ShmView {
   std::shared_ptr<void> mapping;  // owns the mmap
   std::span<std::byte> bytes;     // the requested range
+  bool pinned = false;            // pinned for the device (HostMemoryPinner)
 };
 
 // The system shared memory regions of one slot. Thread-safe.

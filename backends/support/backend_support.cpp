@@ -91,6 +91,16 @@ int run(kab_runner* r, const kab_input* in, size_t nIn, kab_output* out, size_t 
   return rc;
 }
 
+int runInto(kab_runner* r, const kab_input* in, size_t nIn, kab_output* out, size_t nOut, const kab_destination* dest,
+            char* err, size_t size) {
+  std::span<kab_output> outputs(out, nOut);
+  int rc = guarded(err, size, [&] {
+    r->impl->runInto(std::span<const kab_input>(in, nIn), outputs, std::span<const kab_destination>(dest, nOut));
+  });
+  if (rc != KAB_OK) releaseOutputs(outputs);
+  return rc;
+}
+
 void freeRunner(kab_runner* r) { delete r; }
 
 int pinHostMemory(void* p, size_t bytes, char* err, size_t size) {
@@ -116,7 +126,7 @@ const kab_backend* makeBackendTable(Definition def) {
     files.push_back(nullptr);
     table = kab_backend{KUBEACCEL_BACKEND_ABI_VERSION, sizeof(kab_backend), definition().name,
                         definition().platform.c_str(), files.data(), loadModel, tensorCount, tensor, limits, info,
-                        freeModel, newRunner, run, freeRunner, nullptr, nullptr};
+                        freeModel, newRunner, run, freeRunner, nullptr, nullptr, runInto};
     if (definition().pinHostMemory && definition().unpinHostMemory) {
       table.pin_host_memory = pinHostMemory;
       table.unpin_host_memory = unpinHostMemory;

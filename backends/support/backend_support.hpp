@@ -31,6 +31,14 @@ class Runner {
   virtual ~Runner() = default;
   // Fills every output (setOutput) in the model's output order. Throws on failure.
   virtual void run(std::span<const kab_input> inputs, std::span<kab_output> outputs) = 0;
+  // kab_backend.run_into: as run, writing an output into its destination
+  // (one per output, pinned host memory) where the engine can and it fits.
+  // By default the destinations are not used.
+  virtual void runInto(std::span<const kab_input> inputs, std::span<kab_output> outputs,
+                       std::span<const kab_destination> destinations) {
+    (void)destinations;
+    run(inputs, outputs);
+  }
 };
 
 class Model {

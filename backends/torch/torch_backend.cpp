@@ -174,10 +174,17 @@ class TorchModel;
 class TorchRunner final : public Runner {
  public:
   explicit TorchRunner(const TorchModel& m);
-  void run(std::span<const kab_input> inputs, std::span<kab_output> outputs) override;
+  void run(std::span<const kab_input> inputs, std::span<kab_output> outputs) override {
+    runInto(inputs, outputs, {});
+  }
+  // On CUDA, an output that fits its destination is copied from the GPU
+  // straight into it (a pod's pinned shared-memory range).
+  void runInto(std::span<const kab_input> inputs, std::span<kab_output> outputs,
+               std::span<const kab_destination> destinations) override;
 
  private:
-  void runOnStream(std::span<const kab_input> inputs, std::span<kab_output> outputs);
+  void runOnStream(std::span<const kab_input> inputs, std::span<kab_output> outputs,
+                   std::span<const kab_destination> destinations);
   const TorchModel& model_;
 #ifdef KUBEACCEL_TORCH_CUDA
   // Each worker queues its batches on its own stream, so that one worker's
@@ -228,8 +235,9 @@ class TorchModel final : public Model {
   // datatypes. On CUDA, everything is queued on the current stream and the
   // host waits once, at the end: outputs are converted on the GPU and copied
   // into pinned host memory asynchronously.
-  std::vector<at::Tensor> forward(std::vector<c10::IValue> inputs) const {
-    return hostOutputs(deviceOutputs(std::move(inputs)));
+  std::vector<at::Tensor> forward(std::vector<c10::IValue> inputs,
+                                  std::span<const kab_destination> destinations = {}) const {
+    return hostOutputs(deviceOutputs(std::move(inputs)), destinations);
   }
 
   // The model's outputs where it computed them (on the GPU, not waited for).
@@ -250,11 +258,14 @@ class TorchModel final : public Model {
   }
 
   // `outs` (from deviceOutputs) in host memory, in their declared datatypes:
-  // the one wait of a run.
-  std::vector<at::Tensor> hostOutputs(std::vector<at::Tensor> outs) const {
+  // the one wait of a run. Output i goes into destinations[i] where it fits.
+  std::vector<at::Tensor> hostOutputs(std::vector<at::Tensor> outs,
+                                      std::span<const kab_destination> destinations = {}) const {
     c10::InferenceMode guard;
     try {
-      for (size_t i = 0; i < outs.size(); ++i) outs[i] = toHost(outs[i], *scalarType(s_.outputs[i].datatype));
+      for (size_t i = 0; i < outs.size(); ++i)
+        outs[i] = toHost(outs[i], *scalarType(s_.outputs[i].datatype),
+                         i < destinations.size() ? destinations[i] : kab_destination{nullptr, 0});
       synchronize();
     } catch (const c10::OutOfMemoryError& e) {
       throw outOfMemory("copying the outputs", e);
@@ -307,11 +318,14 @@ class TorchModel final : public Model {
 
  private:
   // `t` in host memory as `type`, contiguous. On CUDA: converted on the GPU,
-  // then copied asynchronously into pinned memory (valid after synchronize()).
-  static at::Tensor toHost(const at::Tensor& t, at::ScalarType type) {
+  // then copied asynchronously (valid after synchronize()) into `dest` when
+  // it fits there, else into pinned memory of the backend's.
+  static at::Tensor toHost(const at::Tensor& t, at::ScalarType type, kab_destination dest) {
     if (!t.is_cuda()) return t.to(at::kCPU, type).contiguous();
     at::Tensor d = t.to(type).contiguous();
-    at::Tensor host = at::empty(d.sizes(), at::TensorOptions().dtype(type).pinned_memory(true));
+    at::Tensor host = dest.data && d.nbytes() <= dest.bytes
+                          ? at::from_blob(dest.data, d.sizes(), at::TensorOptions().dtype(type))
+                          : at::empty(d.sizes(), at::TensorOptions().dtype(type).pinned_memory(true));
     host.copy_(d, /*non_blocking=*/true);
     return host;
   }
@@ -358,12 +372,13 @@ TorchRunner::TorchRunner(const TorchModel& m) : model_(m) {
 #endif
 }
 
-void TorchRunner::run(std::span<const kab_input> inputs, std::span<kab_output> outputs) {
+void TorchRunner::runInto(std::span<const kab_input> inputs, std::span<kab_output> outputs,
+                          std::span<const kab_destination> destinations) {
 #ifdef KUBEACCEL_TORCH_CUDA
   std::optional<c10::cuda::CUDAStreamGuard> onStream;
   if (stream_) onStream.emplace(*stream_);
   try {
-    runOnStream(inputs, outputs);
+    runOnStream(inputs, outputs, destinations);
   } catch (...) {
     // A failed run may have left copies from the agent's input memory queued;
     // the agent reuses or unmaps that memory as soon as the run returns.
@@ -371,11 +386,12 @@ void TorchRunner::run(std::span<const kab_input> inputs, std::span<kab_output> o
     throw;
   }
 #else
-  runOnStream(inputs, outputs);
+  runOnStream(inputs, outputs, destinations);
 #endif
 }
 
-void TorchRunner::runOnStream(std::span<const kab_input> inputs, std::span<kab_output> outputs) {
+void TorchRunner::runOnStream(std::span<const kab_input> inputs, std::span<kab_output> outputs,
+                              std::span<const kab_destination> destinations) {
   const auto& specs = model_.inputs();
   if (inputs.size() != specs.size() || outputs.size() != model_.outputs().size())
     throw Error(KAB_INVALID, "expected " + std::to_string(specs.size()) + " inputs and " +
@@ -400,9 +416,9 @@ void TorchRunner::runOnStream(std::span<const kab_input> inputs, std::span<kab_o
   std::vector<at::Tensor> outs;
 #ifdef KUBEACCEL_TORCH_CUDA
   if (model_.cudaGraphs())
-    if (auto replayed = replay(in)) outs = model_.hostOutputs(std::move(*replayed));
+    if (auto replayed = replay(in)) outs = model_.hostOutputs(std::move(*replayed), destinations);
 #endif
-  if (outs.empty()) outs = model_.forward(std::move(in));
+  if (outs.empty()) outs = model_.forward(std::move(in), destinations);
   for (size_t i = 0; i < outs.size(); ++i) {
     auto sizes = outs[i].sizes();
     std::vector<int64_t> shape(sizes.begin(), sizes.end());

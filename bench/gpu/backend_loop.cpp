@@ -127,7 +127,7 @@ class Workers {
       lock.unlock();
       std::string error;
       try {
-        runner->run(*inputs);
+        runner->run(*inputs, {});
       } catch (const std::exception& e) {
         error = e.what();
       }

@@ -365,6 +365,11 @@ TEST_F(GpuAgent, APinnedSharedMemoryRoundTripEqualsTheRawPath) {
   EXPECT_NE(agentLog.find("'images'"), std::string::npos);
   EXPECT_NE(agentLog.find("pinned for the device"), std::string::npos)
       << "the agent did not pin the region; its log:\n" << agentLog.substr(agentLog.size() > 4000 ? agentLog.size() - 4000 : 0);
+  // The GPU wrote the scores into the pod's pinned range itself (run_into), with no copy in the agent.
+  EXPECT_NE(agentLog.find("writes outputs straight into the pod's pinned shared memory (first: model resnet18-fp16"),
+            std::string::npos)
+      << "the output was copied by the agent, not written in place; its log:\n"
+      << agentLog.substr(agentLog.size() > 4000 ? agentLog.size() - 4000 : 0);
 }
 
 TEST_F(GpuAgent, AfterARestartEverySlotIsReadyAndServes) {

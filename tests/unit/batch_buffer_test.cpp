@@ -145,7 +145,7 @@ class RecordingModel final : public LoadedModel {
  private:
   struct Runner final : ModelRunner {
     explicit Runner(const RecordingModel& m) : m(m) {}
-    std::vector<OutputTensor> run(const std::vector<InputTensor>& inputs) override {
+    std::vector<OutputTensor> run(const std::vector<InputTensor>& inputs, const OutputDestinations&) override {
       const InputTensor& x = inputs.at(0);
       bool first;
       {

@@ -122,6 +122,48 @@ TEST(ModelConfigTest, EmptyOrWhitespaceMeansTheDefaults) {
   EXPECT_THROW(parseModelConfig("[]", "config.json"), std::runtime_error);
 }
 
+// Issue 12: outputs an engine wrote into a pod's pinned shared-memory range
+// are answered from there, uncopied; only pinned ranges are offered.
+TEST(OutputDestinations, OnlyPinnedRangesAreOfferedInTheModelsOutputOrder) {
+  ServedModel m = model("two", 8, {{"x", "FP32", {-1, 2}}}, {{"a", "FP32", {-1, 2}}, {"b", "FP32", {-1, 2}}});
+  std::vector<std::byte> region(64);
+  PreparedInfer p;
+  p.outputs.push_back({"b", ShmView{nullptr, std::span(region).first(16), true}, "r"});
+  p.outputs.push_back({"a", ShmView{nullptr, std::span(region).subspan(16, 16), false}, "r"});
+  OutputDestinations d = outputDestinations(m, p);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_TRUE(d[0].empty()) << "an unpinned range was offered";
+  EXPECT_EQ(d[1].data(), region.data());
+  EXPECT_EQ(d[1].size(), 16u);
+  p.outputs[0].shm->pinned = false;
+  EXPECT_TRUE(outputDestinations(m, p).empty());
+}
+
+TEST(OutputDestinations, AnOutputWrittenInPlaceIsAnsweredFromItsRangeUncopied) {
+  ServedModel m = model("two", 8, {{"x", "FP32", {-1, 2}}}, {{"a", "FP32", {-1, 2}}});
+  std::vector<float> region{9, 9, 9, 9, -1, -1};
+  PreparedInfer p;
+  p.outputs.push_back({"a", ShmView{nullptr, std::as_writable_bytes(std::span(region).first(4)), true}, "r"});
+  std::vector<OutputTensor> outputs{{"a", "FP32", {2, 2}, {}, true}};
+  inference::ModelInferRequest req;
+  inference::ModelInferResponse resp;
+  ASSERT_TRUE(buildInferResponse(req, m, p, outputs, &resp).ok());
+  EXPECT_EQ(region, (std::vector<float>{9, 9, 9, 9, -1, -1})) << "the engine's bytes were overwritten";
+  ASSERT_EQ(resp.outputs_size(), 1);
+  EXPECT_EQ(resp.outputs(0).parameters().at("shared_memory_byte_size").int64_param(), 16);
+  EXPECT_TRUE(resp.raw_output_contents(0).empty());
+
+  // A shape past the range is refused, as a copied output would be.
+  outputs[0].shape = {3, 2};
+  resp.Clear();
+  EXPECT_EQ(buildInferResponse(req, m, p, outputs, &resp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // In place but never asked for in shared memory: the agent's own fault.
+  PreparedInfer raw;
+  raw.outputs.push_back({"a", std::nullopt, ""});
+  resp.Clear();
+  EXPECT_EQ(buildInferResponse(req, m, raw, outputs, &resp).error_code(), grpc::StatusCode::INTERNAL);
+}
+
 // Issue 12: CUDA graphs are on by default on CUDA, can be turned off, and are
 // refused where they cannot apply.
 TEST(ModelConfigTest, CudaGraphsDefaultOnForCudaOnly) {
