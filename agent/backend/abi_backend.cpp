@@ -62,7 +62,7 @@ class Runner final : public ModelRunner {
     std::memset(out.data(), 0, out.size() * sizeof(kab_output));
     char err[kErrBytes] = "";
     std::vector<kab_destination> dest;
-    const bool into = destinations.size() == out.size() && hasRunInto(h_->table);
+    const bool into = !destinations.empty() && destinations.size() == out.size() && hasRunInto(h_->table);
     if (into)
       for (const auto& d : destinations) dest.push_back({d.data(), d.size()});
     int rc = into ? h_->table->run_into(runner_, in.data(), in.size(), out.data(), out.size(), dest.data(), err,

@@ -210,7 +210,8 @@ typedef struct kab_backend {
    * so that the device's copy needs no staging buffer. The backend writes
    * there only an output that fits and sets that output's `data` to
    * destinations[i].data (`release` may then be NULL); it returns any other
-   * output as run does. Same threading contract as run. */
+   * output as run does. A run_into that fails has written nothing into any
+   * destination. Same threading contract as run. */
   int (*run_into)(kab_runner* runner, const kab_input* inputs, size_t n_inputs, kab_output* outputs,
                   size_t n_outputs, const kab_destination* destinations, char* err, size_t err_size);
 } kab_backend;

@@ -263,9 +263,16 @@ class TorchModel final : public Model {
                                       std::span<const kab_destination> destinations = {}) const {
     c10::InferenceMode guard;
     try {
+      // Every conversion and allocation first, so that a run failing on
+      // one of them has written nothing into a pod's range.
+      std::vector<at::Tensor> host(outs.size());
       for (size_t i = 0; i < outs.size(); ++i)
-        outs[i] = toHost(outs[i], *scalarType(s_.outputs[i].datatype),
-                         i < destinations.size() ? destinations[i] : kab_destination{nullptr, 0});
+        host[i] = hostTensor(outs[i], *scalarType(s_.outputs[i].datatype),
+                             i < destinations.size() ? destinations[i] : kab_destination{nullptr, 0});
+      for (size_t i = 0; i < outs.size(); ++i) {
+        if (outs[i].is_cuda()) host[i].copy_(outs[i], /*non_blocking=*/true);
+        outs[i] = host[i];
+      }
       synchronize();
     } catch (const c10::OutOfMemoryError& e) {
       throw outOfMemory("copying the outputs", e);
@@ -317,17 +324,16 @@ class TorchModel final : public Model {
   }
 
  private:
-  // `t` in host memory as `type`, contiguous. On CUDA: converted on the GPU,
-  // then copied asynchronously (valid after synchronize()) into `dest` when
-  // it fits there, else into pinned memory of the backend's.
-  static at::Tensor toHost(const at::Tensor& t, at::ScalarType type, kab_destination dest) {
+  // Where `t` goes in host memory, as `type`: on the CPU, `t` itself,
+  // converted and contiguous. On CUDA, `t` is converted on the GPU (and
+  // replaced by that) and the answer is the host tensor to copy it into:
+  // `dest` when it fits there, else pinned memory of the backend's.
+  static at::Tensor hostTensor(at::Tensor& t, at::ScalarType type, kab_destination dest) {
     if (!t.is_cuda()) return t.to(at::kCPU, type).contiguous();
-    at::Tensor d = t.to(type).contiguous();
-    at::Tensor host = dest.data && d.nbytes() <= dest.bytes
-                          ? at::from_blob(dest.data, d.sizes(), at::TensorOptions().dtype(type))
-                          : at::empty(d.sizes(), at::TensorOptions().dtype(type).pinned_memory(true));
-    host.copy_(d, /*non_blocking=*/true);
-    return host;
+    t = t.to(type).contiguous();
+    return dest.data && t.nbytes() <= dest.bytes
+               ? at::from_blob(dest.data, t.sizes(), at::TensorOptions().dtype(type))
+               : at::empty(t.sizes(), at::TensorOptions().dtype(type).pinned_memory(true));
   }
 
   // Waits for the current stream (the one wait of a run on CUDA).
