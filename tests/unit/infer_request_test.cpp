@@ -2,7 +2,11 @@
 // server or an engine: what they accept and what they refuse, and why.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <filesystem>
 
 #include "repository/model_config.hpp"
 #include "repository/model_repository.hpp"
@@ -162,6 +166,52 @@ TEST(OutputDestinations, AnOutputWrittenInPlaceIsAnsweredFromItsRangeUncopied) {
   raw.outputs.push_back({"a", std::nullopt, ""});
   resp.Clear();
   EXPECT_EQ(buildInferResponse(req, m, raw, outputs, &resp).error_code(), grpc::StatusCode::INTERNAL);
+}
+
+// The device's write into a pod's range cannot fault, so a file the pod cut
+// short during the run must still be noticed when the answer is built: the
+// in-place output is read once, which the SIGBUS guard turns into the
+// truncation the request then fails with.
+TEST(OutputDestinations, AFileCutShortUnderAnInPlaceOutputIsNoticed) {
+  namespace fs = std::filesystem;
+  char tmpl[] = "/tmp/inplace_output_test.XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  fs::path slot = tmpl;
+  fs::permissions(slot, fs::perms::all);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  {
+    int fd = ::open((slot / "out").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0666);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(4 * page)), 0);
+    ::close(fd);
+  }
+  struct Pinner final : HostMemoryPinner {
+    std::string pin(void*, size_t, bool* unavailable) override {
+      *unavailable = false;
+      return "";
+    }
+    void unpin(void*) override {}
+  } pinner;
+  ShmRegistry shm(slot.string(), 4, 1 << 20, &pinner);
+  ASSERT_TRUE(shm.registerRegion("r", "out", 0, 4 * page).ok());
+  ServedModel m = model("one", 8, {{"x", "FP32", {-1, 2}}}, {{"a", "FP32", {-1, -1}}});
+  PreparedInfer p;
+  ShmView v;
+  ASSERT_TRUE(shm.view("r", page, 3 * page, &v).ok());
+  EXPECT_TRUE(v.pinned);
+  p.outputs.push_back({"a", v, "r"});
+  ASSERT_EQ(outputDestinations(m, p).size(), 1u);
+
+  ASSERT_EQ(::truncate((slot / "out").c_str(), 0), 0);  // the pod cuts its file during the run
+  std::vector<OutputTensor> outputs{{"a", "FP32", {1, static_cast<int64_t>(3 * page / 4)}, {}, true}};
+  inference::ModelInferRequest req;
+  inference::ModelInferResponse resp;
+  EXPECT_TRUE(buildInferResponse(req, m, p, outputs, &resp).ok());
+  EXPECT_TRUE(ShmRegistry::truncated(p.outputs[0].shm.value())) << "the cut file went unnoticed";
+  p.outputs.clear();
+  v = {};
+  std::error_code ec;
+  fs::remove_all(slot, ec);
 }
 
 // Issue 12: CUDA graphs are on by default on CUDA, can be turned off, and are
