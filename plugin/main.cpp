@@ -32,8 +32,9 @@ Flags:
   --cdi-dir DIR        where CDI specs go (default /var/run/cdi)
   --metrics-address A  serve Prometheus metrics on A (off by default)
   --log-level L        trace, debug, info, warn, error (default info)
-  --probe              ask the plugin running for --kubelet-dir whether it is healthy
-                       (serving and registered); exit 0 if so (exec liveness probe)
+  --probe              ask the plugin running with --agent-dir whether it is healthy
+                       (serving and registered); exit 0 if so (exec liveness probe;
+                       it answers on DIR/plugin-probe.sock)
   --help, --version
 
 Exit status: 0 after SIGTERM/SIGINT, 1 on a runtime failure, 2 on bad usage or config.
@@ -58,7 +59,7 @@ int main(int argc, char** argv) {
     if (!args.positional().empty()) throw UsageError("unexpected argument '" + args.positional().front() + "'");
     if (args.has("probe")) {
       std::string why;
-      int rc = probe(probeName("kubeaccel-plugin", args.get("kubelet-dir", PluginOptions{}.kubeletDir)), &why);
+      int rc = probe(pluginProbePath(args.get("agent-dir", PluginOptions{}.agentDir)), &why);
       if (rc != 0) std::fprintf(stderr, "kubeaccel-plugin: probe: %s\n", why.c_str());
       return rc;
     }

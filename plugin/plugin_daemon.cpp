@@ -5,7 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <set>
 
 #include "cdi_spec.hpp"
@@ -62,8 +64,11 @@ int PluginDaemon::run() {
     loop_.stop();
   });
   retry_ = loop_.makeTimer([this] { reconcile(); });
-  probe_ = std::make_unique<ProbeServer>(loop_, probeName("kubeaccel-plugin", options_.kubeletDir),
-                                         [this] { return healthProblem(); });
+  // The probe answers in the agent directory, the one no other user may
+  // write; made here as the agent makes it (0700) when the plugin is first.
+  if (::mkdir(options_.agentDir.c_str(), 0700) != 0 && errno != EEXIST)
+    throw std::runtime_error("--agent-dir " + options_.agentDir + ": cannot create it: " + std::strerror(errno));
+  probe_ = std::make_unique<ProbeServer>(loop_, pluginProbePath(options_.agentDir), [this] { return healthProblem(); });
   if (exists(kubeletSocket())) kubeletGeneration_ = 1;
 
   // Readiness changes arrive on gRPC threads; the loop re-reads them.

@@ -14,20 +14,14 @@
 namespace kubeaccel {
 namespace {
 
-bool isPath(const std::string& name) { return !name.empty() && name[0] == '/'; }
-
-// A path name as a file system address, any other as an abstract one.
-sockaddr_un probeAddress(const std::string& name, socklen_t* len) {
+sockaddr_un probeAddress(const std::string& path, socklen_t* len) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  size_t at = isPath(name) ? 0 : 1;  // abstract: a leading NUL
-  size_t n = std::min(name.size(), sizeof(addr.sun_path) - 1 - at);
-  std::memcpy(addr.sun_path + at, name.data(), n);
-  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + at + n);
+  size_t n = std::min(path.size(), sizeof(addr.sun_path) - 1);
+  std::memcpy(addr.sun_path, path.data(), n);
+  *len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + n);
   return addr;
 }
-
-std::string shown(const std::string& name) { return isPath(name) ? name : "@" + name; }
 
 // Who listens on `addr`: "pid N, uid U", or "unknown".
 std::string holderOf(const sockaddr_un& addr, socklen_t len) {
@@ -42,35 +36,29 @@ std::string holderOf(const sockaddr_un& addr, socklen_t len) {
 
 }  // namespace
 
-std::string probeName(const std::string& daemon, const std::string& stateDir) {
-  return daemon + "-" + std::to_string(std::hash<std::string>{}(stateDir));
-}
-
 std::string agentProbePath(const std::string& agentDir) { return agentDir + "/probe.sock"; }
+std::string pluginProbePath(const std::string& agentDir) { return agentDir + "/plugin-probe.sock"; }
 
-ProbeServer::ProbeServer(EventLoop& loop, const std::string& name, std::function<std::string()> check)
+ProbeServer::ProbeServer(EventLoop& loop, const std::string& path, std::function<std::string()> check)
     : loop_(loop), check_(std::move(check)) {
+  if (path.size() >= sizeof(sockaddr_un::sun_path))
+    throw std::runtime_error("probe socket " + path + ": the path is too long for a Unix socket");
   fd_.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   socklen_t len;
-  sockaddr_un addr = probeAddress(name, &len);
-  if (isPath(name)) {
-    // A file left by a daemon that did not stop cleanly is replaced; one a
-    // live daemon answers on is not.
-    std::string holder = holderOf(addr, len);
-    if (holder != "unknown")
-      throw std::runtime_error("probe socket " + name + ": in use (held by " + holder +
-                               "; is another daemon running for the same directory?)");
-    ::unlink(name.c_str());
-  }
+  sockaddr_un addr = probeAddress(path, &len);
+  // A file left by a daemon that did not stop cleanly is replaced; one a
+  // live daemon answers on is not.
+  std::string holder = holderOf(addr, len);
+  if (holder != "unknown")
+    throw std::runtime_error("probe socket " + path + ": in use (held by " + holder +
+                             "; is another daemon running for the same directory?)");
+  ::unlink(path.c_str());
   if (!fd_ || ::bind(fd_.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0 || ::listen(fd_.get(), 8) != 0 ||
-      (isPath(name) && ::chmod(name.c_str(), 0600) != 0)) {
+      ::chmod(path.c_str(), 0600) != 0) {
     int err = errno;
-    throw std::runtime_error("probe socket " + shown(name) + ": " + std::strerror(err) +
-                             (err == EADDRINUSE ? " (held by " + holderOf(addr, len) +
-                                                      "; is another daemon running for the same directory?)"
-                                                : ""));
+    throw std::runtime_error("probe socket " + path + ": " + std::strerror(err));
   }
-  if (isPath(name)) path_ = name;
+  path_ = path;
   loop_.watchFd(fd_.get(), [this] {
     for (;;) {
       UniqueFd client(::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
@@ -84,21 +72,19 @@ ProbeServer::ProbeServer(EventLoop& loop, const std::string& name, std::function
 
 ProbeServer::~ProbeServer() {
   loop_.unwatchFd(fd_.get());
-  if (!path_.empty()) ::unlink(path_.c_str());
+  ::unlink(path_.c_str());
 }
 
-int probe(const std::string& name, std::string* why) {
+int probe(const std::string& path, std::string* why) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   socklen_t len;
-  sockaddr_un addr = probeAddress(name, &len);
+  sockaddr_un addr = probeAddress(path, &len);
   if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     *why = "no daemon answers (" + std::string(std::strerror(errno)) + ")";
     return 1;
   }
-  // Abstract names belong to the network namespace, and the DaemonSet's is
-  // the host's: any process there could hold the name and answer "ok". The
-  // daemon runs as the prober's own uid (same container), so a peer of
-  // another uid is not the daemon. (Checked for a path too: it costs nothing.)
+  // The daemon runs as the prober's own uid (same container), so a peer of
+  // another uid is not the daemon, wherever the socket is.
   ucred peer{};
   socklen_t credLen = sizeof peer;
   if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &credLen) != 0) {

@@ -159,7 +159,7 @@ function checkCommon(obj, where, hostNetworkAllowed) {
 
 // ---- the DaemonSet of a rendered kustomization ----
 const PROBES = {
-  plugin: ['kubeaccel-plugin', '--probe', '--kubelet-dir', '/var/lib/kubelet'],
+  plugin: ['kubeaccel-plugin', '--probe', '--agent-dir', '/var/lib/kubeaccel/agent'],
   agent: ['kubeaccel-agent', '--probe', '--agent-dir', '/var/lib/kubeaccel/agent'],
 };
 // hostPath mounts each daemon needs (path -> read-only?), and no more.

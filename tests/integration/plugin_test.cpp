@@ -412,7 +412,7 @@ TEST_F(PluginTest, ProbesAnswerForTheRunningDaemons) {
   h.plug("coral-pcie.umockdev");
   h.plug("movidius-ncs2-unbooted.umockdev");
   std::string out, err;
-  std::vector<std::string> pluginProbe = {KUBEACCEL_PLUGIN_BIN_FOR_TESTS, "--probe", "--kubelet-dir", h.kubeletDir()};
+  std::vector<std::string> pluginProbe = {KUBEACCEL_PLUGIN_BIN_FOR_TESTS, "--probe", "--agent-dir", h.agentDir()};
   std::vector<std::string> agentProbe = {KUBEACCEL_AGENT_BIN_FOR_TESTS, "--probe", "--agent-dir", h.agentDir()};
   EXPECT_EQ(h.run(pluginProbe, &out, &err), 1);
   EXPECT_NE(err.find("probe: no daemon answers"), std::string::npos) << err;
@@ -425,9 +425,13 @@ TEST_F(PluginTest, ProbesAnswerForTheRunningDaemons) {
   EXPECT_EQ(h.run(pluginProbe, &out, &err), 0) << err;
   EXPECT_EQ(h.run(agentProbe, &out, &err), 0) << err;
 
-  // A second plugin for the same kubelet directory refuses to start.
+  // A second plugin for the same directories refuses to start (its probe
+  // socket, in the agent directory, is held by a live plugin).
   std::string second;
-  EXPECT_EQ(h.runPluginToExit({"--kubelet-dir", h.kubeletDir(), "--cdi-dir", h.root() + "/cdi"}, &second), 1);
+  EXPECT_EQ(h.runPluginToExit({"--kubelet-dir", h.kubeletDir(), "--agent-dir", h.agentDir(), "--cdi-dir",
+                               h.root() + "/cdi"},
+                              &second),
+            1);
   EXPECT_NE(second.find("is another daemon running for the same directory?"), std::string::npos) << second;
 
   EXPECT_EQ(h.stopAgent(SIGTERM), 0);
