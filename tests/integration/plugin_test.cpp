@@ -425,14 +425,16 @@ TEST_F(PluginTest, ProbesAnswerForTheRunningDaemons) {
   EXPECT_EQ(h.run(pluginProbe, &out, &err), 0) << err;
   EXPECT_EQ(h.run(agentProbe, &out, &err), 0) << err;
 
-  // A second plugin for the same directories refuses to start (its probe
-  // socket, in the agent directory, is held by a live plugin).
+  // A second plugin for the same kubelet directory refuses to start, with
+  // another agent directory (its resource sockets answer) or the same one.
   std::string second;
-  EXPECT_EQ(h.runPluginToExit({"--kubelet-dir", h.kubeletDir(), "--agent-dir", h.agentDir(), "--cdi-dir",
-                               h.root() + "/cdi"},
-                              &second),
-            1);
-  EXPECT_NE(second.find("is another daemon running for the same directory?"), std::string::npos) << second;
+  for (const std::string& agentDir : {h.root() + "/other-agent", h.agentDir()}) {
+    EXPECT_EQ(h.runPluginToExit({"--kubelet-dir", h.kubeletDir(), "--agent-dir", agentDir, "--cdi-dir",
+                                 h.root() + "/cdi"},
+                                &second),
+              1);
+    EXPECT_NE(second.find("is another daemon running for the same directory?"), std::string::npos) << second;
+  }
 
   EXPECT_EQ(h.stopAgent(SIGTERM), 0);
   EXPECT_EQ(h.run(agentProbe, &out, &err), 1);
