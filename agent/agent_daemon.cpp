@@ -4,15 +4,14 @@
 
 #include <sys/stat.h>
 
-#include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <filesystem>
 #include <set>
 #include <unistd.h>
 
 #include <grpcpp/server_builder.h>
 
+#include "util/agent_dir.hpp"
 #include "util/socket_check.hpp"
 
 namespace kubeaccel::agent {
@@ -22,16 +21,8 @@ AgentDaemon::AgentDaemon(const Config& config, AgentOptions options) : config_(c
 AgentDaemon::~AgentDaemon() = default;
 
 int AgentDaemon::run() {
+  prepareAgentDirectory(options_.agentDir);
   std::error_code ec;
-  std::filesystem::create_directories(options_.agentDir, ec);
-  if (ec) throw std::runtime_error("cannot create --agent-dir " + options_.agentDir + ": " + ec.message());
-  // Issue 10, section 5: node users must not reach the slot directories (a
-  // pod may leave a setuid file in its shm/). Pods get their slot through a
-  // bind mount the runtime makes as root, which no parent's mode stops; the
-  // plugin runs as this directory's owner, like the agent.
-  if (::chmod(options_.agentDir.c_str(), 0700) != 0)
-    spdlog::warn("cannot make --agent-dir {} mode 0700 ({}): node users may reach the slot directories",
-                 options_.agentDir, std::strerror(errno));
   if (!std::filesystem::is_directory(options_.modelsDir, ec))
     throw std::runtime_error("--models " + options_.modelsDir + " is not a directory");
   loop_.onSignals({SIGTERM, SIGINT}, [this](int sig) {

@@ -1,18 +1,16 @@
 #include "plugin_daemon.hpp"
 
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <set>
 
 #include "cdi_spec.hpp"
+#include "util/agent_dir.hpp"
+#include "util/socket_check.hpp"
 #include "slot_cdi_spec.hpp"
 #include "kubelet_registrar.hpp"
 
@@ -26,15 +24,6 @@ bool exists(const std::string& path) {
 
 std::string socketName(const DeviceClass& cls) { return "kubeaccel-" + cls.name + ".sock"; }
 
-// Whether a process listens on the Unix socket file `path`.
-bool socketAnswers(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return false;
-  std::memcpy(addr.sun_path, path.data(), path.size());
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  return fd && ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
-}
 
 bool sameIds(const ResourceState::Devices& a, const ResourceState::Devices& b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](const auto& x, const auto& y) { return x.id == y.id; });
@@ -78,13 +67,15 @@ int PluginDaemon::run() {
   retry_ = loop_.makeTimer([this] { reconcile(); });
   // One plugin per kubelet directory: a resource socket there that answers
   // is another plugin's (only root may write device-plugins/).
-  for (const auto& cls : config_.classes)
-    if (std::string path = devicePluginDir() + "/" + socketName(cls); socketAnswers(path))
-      throw std::runtime_error(path + ": another plugin serves it (is another daemon running for the same directory?)");
-  // The probe answers in the agent directory, the one no other user may
-  // write; made here as the agent makes it (0700) when the plugin is first.
-  if (::mkdir(options_.agentDir.c_str(), 0700) != 0 && errno != EEXIST)
-    throw std::runtime_error("--agent-dir " + options_.agentDir + ": cannot create it: " + std::strerror(errno));
+  std::vector<std::string> sockets;
+  for (const auto& cls : config_.classes) sockets.push_back(devicePluginDir() + "/" + socketName(cls));
+  auto answers = checkNewConnections(sockets, std::chrono::seconds(1));
+  for (size_t i = 0; i < sockets.size(); ++i)
+    if (answers[i].empty())
+      throw std::runtime_error(sockets[i] +
+                               ": another plugin serves it (is another daemon running for the same directory?)");
+  // The probe answers in the agent directory, the one no other user may write.
+  prepareAgentDirectory(options_.agentDir);
   probe_ = std::make_unique<ProbeServer>(loop_, pluginProbePath(options_.agentDir), [this] { return healthProblem(); });
   if (exists(kubeletSocket())) kubeletGeneration_ = 1;
 
