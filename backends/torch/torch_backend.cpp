@@ -209,6 +209,15 @@ class TorchRunner final : public Runner {
   // Leaves a capture that failed: ends the stream's capture mode and gives
   // the allocator's capture state back, as capture_end would have.
   void abandonCapture();
+  // A failed run may have left copies from the agent's input memory queued;
+  // the agent reuses or unmaps that memory as soon as the run returns.
+  void waitAfterFailure() {
+    if (stream_ && cudaStreamSynchronize(stream_->stream()) != cudaSuccess) cudaGetLastError();
+  }
+  // After an out-of-memory error: the graphs' pool holds GPU memory that
+  // nothing else may use, so it goes back to the driver; the shapes are
+  // captured again when they come back.
+  void dropGraphs();
   // The outputs of `in` by graph replay, or nullopt when the shape gets none.
   std::optional<std::vector<at::Tensor>> replay(const std::vector<c10::IValue>& in);
 #endif
@@ -385,10 +394,12 @@ void TorchRunner::runInto(std::span<const kab_input> inputs, std::span<kab_outpu
   if (stream_) onStream.emplace(*stream_);
   try {
     runOnStream(inputs, outputs, destinations);
+  } catch (const Error& e) {
+    waitAfterFailure();
+    if (e.status == KAB_RESOURCE_EXHAUSTED) dropGraphs();
+    throw;
   } catch (...) {
-    // A failed run may have left copies from the agent's input memory queued;
-    // the agent reuses or unmaps that memory as soon as the run returns.
-    if (stream_ && cudaStreamSynchronize(stream_->stream()) != cudaSuccess) cudaGetLastError();
+    waitAfterFailure();
     throw;
   }
 #else
@@ -482,6 +493,18 @@ std::optional<std::vector<at::Tensor>> TorchRunner::replay(const std::vector<c10
   for (size_t i = 0; i < in.size(); ++i) g.in[i].copy_(in[i].toTensor(), /*non_blocking=*/true);
   g.graph.replay();
   return g.out;  // static: hostOutputs copies them before the next replay
+}
+
+void TorchRunner::dropGraphs() {
+  if (graphs_.empty()) return;
+  size_t n = graphs_.size();
+  graphs_.clear();  // each graph gives its share of the pool back
+  pool_.reset();
+  c10::cuda::CUDACachingAllocator::emptyCache();
+  std::fprintf(stderr,
+               "torch backend: out of GPU memory: gave back the memory of this worker's %zu CUDA graph(s); each "
+               "shape is captured again when it comes back\n",
+               n);
 }
 
 void TorchRunner::abandonCapture() {

@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -270,14 +271,35 @@ TEST_F(GpuAgent, BatchingAcrossFourSlotsGivesEachReplyItsOwnResult) {
               static_cast<long long>(inferences), static_cast<long long>(executions));
 }
 
+// GPU 0's memory in use, in MiB, as the driver counts it (nvidia-smi); -1 when unknown.
+long gpuMemoryUsedMiB() {
+  FILE* p = ::popen("nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i 0 2>/dev/null", "r");
+  if (!p) return -1;
+  long mib = -1;
+  if (std::fscanf(p, "%ld", &mib) != 1) mib = -1;
+  ::pclose(p);
+  return mib;
+}
+
 // hog allocates batch x 4 GiB on the GPU: batch 64 asks for 256 GiB.
+// At 1 row it runs as a CUDA graph, whose memory pool keeps its 4 GiB: the
+// out-of-memory error gives that back to the driver too (with the 4 GiB
+// the allocator had cached from the eager runs), so the drop is about 8 GiB
+// where the cache alone would give 4.
 TEST_F(GpuAgent, ABatchTooLargeForTheGpuFailsAloneAndTheNextSucceeds) {
   Slot slot(sockets_[0]);
   auto hog = [&](int64_t rows, inference::ModelInferResponse* resp) {
     return slot.infer(request("hog", "x", {rows, 4}, std::vector<float>(static_cast<size_t>(rows * 4), 1.f)), resp);
   };
   inference::ModelInferResponse resp;
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(hog(1, &resp).ok());  // captured, then replayed
+  const long before = gpuMemoryUsedMiB();
   grpc::Status s = hog(64, &resp);
+  const long after = gpuMemoryUsedMiB();
+  ASSERT_GE(before, 0) << "nvidia-smi cannot say how much GPU memory is used";
+  std::printf("[ measured ] GPU memory used: %ld MiB before the out-of-memory batch, %ld MiB after\n", before, after);
+  EXPECT_GE(before - after, 6 * 1024) << "the graph pool's 4 GiB went back to the driver";
+  EXPECT_NE(log().find("gave back the memory of this worker's 1 CUDA graph(s)"), std::string::npos) << log();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_NE(s.error_message().find("out of memory"), std::string::npos) << s.error_message();
   EXPECT_NE(s.error_message().find("Tried to allocate 256.00 GiB"), std::string::npos) << s.error_message();
