@@ -41,7 +41,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kHelp = R"(Usage: kubeaccel bench --socket unix://PATH --model NAME [--batch 1,8,32]
                        [--concurrency N|1,4,8] [--duration S] [--warmup S] [--shm]
-                       [--csv FILE] [--plot FILE.png] [--channels own|shared] [--timeout S]
+                       [--csv FILE] [--plot FILE.png] [--channels own|shared] [--stream]
+                       [--timeout S]
 
 Load-tests one model through a slot socket (KServe v2 over gRPC). For each
 batch size and each client count, that many client threads send the same
@@ -65,7 +66,12 @@ measured window). A progress line is shown on stderr.
                          (needs gnuplot: Debian package gnuplot-nox)
   --channels own|shared  each client thread its own connection (default), or one
                          connection shared by all of them
-  --timeout S            deadline of one request (default 60)
+  --stream               each client sends its requests on one ModelStreamInfer
+                         stream (a request, then its answer) instead of one
+                         ModelInfer call per request: no call set-up per request,
+                         the lowest latency a pod can get
+  --timeout S            deadline of one request (default 60); with --stream, of
+                         the whole stream past its warm-up and duration
 
 Exit status: 0 when the run completed (failed requests are counted and
 reported), 1 when every request failed or the plot could not be drawn,
@@ -118,7 +124,7 @@ struct Options {
   std::string target, socketPath, model;
   std::vector<int> batches, concurrencies;
   double duration = 5, warmup = 1;
-  bool shm = false, ownChannels = true;
+  bool shm = false, ownChannels = true, stream = false;
   std::optional<std::string> csv, plot;
   std::chrono::milliseconds timeout{60000};
 };
@@ -126,7 +132,7 @@ struct Options {
 Options parse(int argc, char** argv) {
   Args args(argc, argv, 2,
             {"socket", "model", "batch", "concurrency", "duration", "warmup", "csv", "plot", "channels", "timeout"},
-            {"shm", "help"});
+            {"shm", "stream", "help"});
   Options o;
   if (!args.positional().empty()) throw UsageError("bench: unexpected argument '" + args.positional()[0] + "'");
   o.target = args.get("socket", "");
@@ -146,6 +152,7 @@ Options parse(int argc, char** argv) {
   o.warmup = seconds(args, "warmup", 1, 0, false, 3600);
   o.timeout = std::chrono::milliseconds(static_cast<long>(seconds(args, "timeout", 60, 0, true, 3600) * 1000));
   o.shm = args.has("shm");
+  o.stream = args.has("stream");
   std::string channels = args.get("channels", "own");
   if (channels != "own" && channels != "shared")
     throw UsageError("--channels: expected 'own' or 'shared', got '" + channels + "'");
@@ -209,7 +216,7 @@ const std::vector<std::string>& csvHeader() {
 
 std::string csvRow(const Options& o, const Result& r) {
   std::vector<std::string> f = {o.model,
-                                o.shm ? "shm" : "raw",
+                                std::string(o.shm ? "shm" : "raw") + (o.stream ? "-stream" : ""),
                                 std::to_string(r.batch),
                                 std::to_string(r.concurrency),
                                 std::to_string(r.requests),
@@ -303,9 +310,12 @@ Result runCombination(const Options& o, const inference::ModelMetadataResponse& 
   r.concurrency = concurrency;
   std::shared_ptr<grpc::Channel> shared = o.ownChannels ? nullptr : benchChannel(o.socketPath, false);
   std::vector<std::unique_ptr<RequestLoop>> loops;
+  auto deadline = o.timeout;
+  if (o.stream)  // the stream carries the warm-up and the measured window
+    deadline += std::chrono::milliseconds(static_cast<long>((o.warmup + o.duration) * 1000) + 10000);
   for (int i = 0; i < concurrency; ++i) {
     loops.push_back(std::make_unique<RequestLoop>(o.ownChannels ? benchChannel(o.socketPath, true) : shared,
-                                                  o.socketPath, meta, batch, o.shm, o.timeout));
+                                                  o.socketPath, meta, batch, o.shm, deadline, o.stream));
     if (grpc::Status s = loops.back()->prepare(); !s.ok()) {
       r.failures = static_cast<uint64_t>(concurrency);
       r.firstError = "client " + std::to_string(i) + " could not start: " + describe(s);
@@ -557,16 +567,21 @@ std::shared_ptr<grpc::Channel> benchChannel(const std::string& socketPath, bool 
 
 RequestLoop::RequestLoop(std::shared_ptr<grpc::Channel> channel, const std::string& socketPath,
                          const inference::ModelMetadataResponse& meta, int batch, bool shm,
-                         std::chrono::milliseconds deadline)
+                         std::chrono::milliseconds deadline, bool stream)
     : channel_(std::move(channel)),
       stub_(inference::GRPCInferenceService::NewStub(channel_)),
       socketPath_(socketPath),
       meta_(meta),
       batch_(batch),
       shm_(shm),
+      stream_(stream),
       deadline_(deadline) {}
 
 RequestLoop::~RequestLoop() {
+  if (streamCall_) {
+    streamCall_->WritesDone();
+    streamCall_->Finish();
+  }
   if (registered_) {
     inference::SystemSharedMemoryUnregisterRequest req;
     req.set_name(region_);
@@ -587,6 +602,10 @@ std::unique_ptr<grpc::ClientContext> RequestLoop::context() const {
 grpc::Status RequestLoop::prepare() {
   if (!channel_->WaitForConnected(std::chrono::system_clock::now() + deadline_))
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "cannot connect to " + socketPath_);
+  if (stream_) {
+    streamContext_ = context();
+    streamCall_ = stub_->ModelStreamInfer(streamContext_.get());
+  }
   std::vector<ClientTensor> inputs;
   try {
     inputs = InferenceClient::randomInputs(meta_, batch_);
@@ -666,8 +685,26 @@ grpc::Status RequestLoop::prepare() {
 }
 
 grpc::Status RequestLoop::send() {
-  auto ctx = context();
-  return stub_->ModelInfer(ctx.get(), request_, &response_);
+  if (!stream_) {
+    auto ctx = context();
+    return stub_->ModelInfer(ctx.get(), request_, &response_);
+  }
+  if (!streamCall_) {  // the last one ended: open another, as a client would
+    streamContext_ = context();
+    streamCall_ = stub_->ModelStreamInfer(streamContext_.get());
+  }
+  if (!streamCall_->Write(request_) || !streamCall_->Read(&streamResponse_)) {
+    grpc::Status s = streamCall_->Finish();
+    streamCall_.reset();
+    if (s.ok())  // the agent closed it: it is stopping, or the slot changed hands
+      s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server ended the stream before answering");
+    return s;
+  }
+  // A failed request is an answer on the stream, not the stream's end.
+  if (!streamResponse_.error_message().empty())
+    return grpc::Status(grpc::StatusCode::UNKNOWN, streamResponse_.error_message());
+  response_.Swap(streamResponse_.mutable_infer_response());
+  return grpc::Status::OK;
 }
 
 std::string_view RequestLoop::output(size_t i) const {
@@ -724,6 +761,7 @@ int benchCommand(int argc, char** argv) {
   std::cout << "kubeaccel bench: model " << o.model << " at " << o.target << "\n"
             << "  " << (o.shm ? "tensors through shared memory (one region per client)" : "tensors as raw contents")
             << ", " << (o.ownChannels ? "a connection per client thread" : "one connection shared by all clients")
+            << (o.stream ? ", one ModelStreamInfer stream per client" : "")
             << "; " << num(o.warmup, 1) << " s warm-up, then " << num(o.duration, 1) << " s per combination\n\n";
   printHeader();
   if (csv) {

@@ -29,18 +29,24 @@ std::shared_ptr<grpc::Channel> benchChannel(const std::string& socketPath, bool 
 // the outputs travel through a system-shared-memory region of this loop's own:
 // a file in the socket's directory, written once and registered once, as a
 // performance client would; the destructor unregisters and removes it.
+// With `stream`, the requests go on one ModelStreamInfer stream that
+// prepare() opens and the destructor closes (another is opened when the
+// server ends it), each answer read before the next
+// request is written (Triton's streaming mode, for the lowest latency); the
+// deadline then bounds the whole stream instead of each request.
 class RequestLoop {
  public:
   RequestLoop(std::shared_ptr<grpc::Channel> channel, const std::string& socketPath,
               const inference::ModelMetadataResponse& meta, int batch, bool shm,
-              std::chrono::milliseconds deadline);
+              std::chrono::milliseconds deadline, bool stream = false);
   ~RequestLoop();
   RequestLoop(const RequestLoop&) = delete;
   RequestLoop& operator=(const RequestLoop&) = delete;
 
   // Connects and, with shm, creates and registers the region. Call once, before send().
   grpc::Status prepare();
-  // One ModelInfer round trip.
+  // One round trip: a ModelInfer call, or a request and its answer on the stream.
+  // A stream that ended fails the request in flight; the next send() opens another.
   grpc::Status send();
   // Output `i` of the last successful send(): raw contents, or the region's bytes.
   std::string_view output(size_t i) const;
@@ -55,9 +61,14 @@ class RequestLoop {
   inference::ModelMetadataResponse meta_;
   int batch_;
   bool shm_;
+  bool stream_;
   std::chrono::milliseconds deadline_;
   inference::ModelInferRequest request_;
   inference::ModelInferResponse response_;
+  // The stream, when stream_.
+  std::unique_ptr<grpc::ClientContext> streamContext_;
+  std::unique_ptr<grpc::ClientReaderWriter<inference::ModelInferRequest, inference::ModelStreamInferResponse>> streamCall_;
+  inference::ModelStreamInferResponse streamResponse_;
   // The shared-memory region, when shm_.
   std::string region_, file_;
   int fd_ = -1;

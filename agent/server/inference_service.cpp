@@ -250,6 +250,7 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
       encodeMessage(err, &p->out);
     }
     writes_.emplace_back(p);
+    ++answered_;
     if (!writing_) writeNext();
   }
 
@@ -338,6 +339,8 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
       std::lock_guard lock(svc_.streamsMu_);
       svc_.streams_.erase(this);
     }
+    if (!healthWatch_)
+      spdlog::debug("slot {}: a ModelStreamInfer stream ended after {} request(s)", svc_.ctx_.slotId(), answered_);
     delete this;
   }
 
@@ -348,6 +351,7 @@ class InferenceService::Stream final : public grpc::ServerBidiReactor<grpc::Byte
   std::mutex mu_;
   std::deque<std::unique_ptr<Pending>> writes_;
   int inFlight_ = 0;
+  uint64_t answered_ = 0;
   bool readsDone_ = false, writing_ = false, finished_ = false;
   bool readPaused_ = false;  // not reading: the backlog is full
 };

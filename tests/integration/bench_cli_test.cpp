@@ -69,6 +69,21 @@ class BenchCliTest : public ::testing::Test {
     return out;
   }
   std::string slotDir_;
+
+  // The agent goes away during the warm-up: every measured request fails.
+  void expectEveryRequestFails(std::vector<std::string> mode) {
+    std::string out, err;
+    int rc = -1;
+    mode.insert(mode.end(), {"--warmup", "1.2", "--duration", "0.3"});
+    std::thread run([&] { rc = bench(mode, &out, &err); });
+    std::this_thread::sleep_for(400ms);  // past ModelMetadata, inside the warm-up
+    EXPECT_EQ(h.stopAgent(SIGTERM), 0);
+    run.join();
+    EXPECT_EQ(rc, 1) << out << err;
+    EXPECT_NE(err.find("every request failed"), std::string::npos) << err;
+    EXPECT_NE(err.find("UNAVAILABLE"), std::string::npos) << "the first error is reported: " << err;
+  }
+
   int bench(std::vector<std::string> args, std::string* out, std::string* err) {
     args.insert(args.begin(), {KUBEACCEL_CLI_BIN, "bench", "--socket", socket(), "--model", "tiny"});
     return h.run(args, out, err);
@@ -173,18 +188,44 @@ TEST_F(BenchCliTest, MissingGnuplotFailsButTheCsvIsWritten) {
   EXPECT_FALSE(fs::exists(h.root() + "/nognuplot.png"));
 }
 
-// The agent goes away during the warm-up: every measured request fails.
-TEST_F(BenchCliTest, EveryRequestFailingExitsOne) {
-  std::string out, err;
-  int rc = -1;
-  std::thread run([&] { rc = bench({"--warmup", "1.2", "--duration", "0.3"}, &out, &err); });
-  std::this_thread::sleep_for(400ms);  // past ModelMetadata, inside the warm-up
-  EXPECT_EQ(h.stopAgent(SIGTERM), 0);
-  run.join();
-  EXPECT_EQ(rc, 1) << out << err;
-  EXPECT_NE(err.find("every request failed"), std::string::npos) << err;
-  EXPECT_NE(err.find("UNAVAILABLE"), std::string::npos) << "the first error is reported: " << err;
+// With --stream each client sends every request on one ModelStreamInfer
+// stream: the agent's log counts each stream's requests when it ends.
+TEST_F(BenchCliTest, StreamModeSendsEachClientsRequestsOnOneStream) {
+  std::string csv = h.root() + "/stream.csv", out, err;
+  ASSERT_EQ(bench({"--stream", "--shm", "--concurrency", "2", "--duration", "0.5", "--warmup", "0", "--csv", csv},
+                  &out, &err),
+            0)
+      << out << err;
+  EXPECT_NE(out.find("one ModelStreamInfer stream per client"), std::string::npos) << out;
+  auto rows = lines(csv);
+  ASSERT_EQ(rows.size(), 2u);
+  auto header = split(rows[0]), row = split(rows[1]);
+  auto col = [&](const std::string& name) {
+    return row.at(static_cast<size_t>(std::find(header.begin(), header.end(), name) - header.begin()));
+  };
+  EXPECT_EQ(col("transport"), "shm-stream");
+  EXPECT_EQ(col("failures"), "0");
+  const long requests = std::stol(col("requests"));
+  EXPECT_GT(requests, 0);
+
+  const std::string said = "a ModelStreamInfer stream ended after ";
+  std::vector<long> perStream;
+  for (auto deadline = std::chrono::steady_clock::now() + 5s; std::chrono::steady_clock::now() < deadline;
+       std::this_thread::sleep_for(50ms)) {
+    perStream.clear();
+    std::string log = h.agentLog();
+    for (size_t at = log.find(said); at != std::string::npos; at = log.find(said, at + 1))
+      perStream.push_back(std::stol(log.substr(at + said.size())));
+    if (perStream.size() >= 2) break;
+  }
+  ASSERT_EQ(perStream.size(), 2u) << "one stream per client:\n" << h.agentLog();
+  EXPECT_EQ(perStream[0] + perStream[1], requests) << "every measured request went on a stream (no warm-up)";
+  EXPECT_EQ(leftInSlotDir(), std::vector<std::string>{});
 }
+
+TEST_F(BenchCliTest, EveryRequestFailingExitsOne) { expectEveryRequestFails({}); }
+
+TEST_F(BenchCliTest, EveryRequestFailingOnAStreamExitsOne) { expectEveryRequestFails({"--stream"}); }
 
 }  // namespace
 }  // namespace kubeaccel::testing
