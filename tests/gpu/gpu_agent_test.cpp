@@ -26,12 +26,14 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include "inference/grpc_service.grpc.pb.h"
+#include "kubelet_standin.hpp"
 
 namespace {
 
@@ -422,6 +424,80 @@ TEST_F(GpuAgent, EachGpusSlotsRunOnThatGpu) {
         << socket << ": platform '" << resp.platform() << "' does not name " << bus;
     std::printf("[ measured ] %s: %s\n", id.c_str(), resp.platform().c_str());
   }
+}
+
+// The plugin on the GPU machine's real sysfs, next to the agent, with the
+// kubelet stand-in: it advertises every slot of the GPU, marks them
+// Unhealthy while the agent is down and Healthy again once it is back, and
+// a pod's Allocate gets only its slot: no device node, no NVIDIA_VISIBLE_DEVICES.
+TEST_F(GpuAgent, ThePluginAdvertisesTheSlotsHealthyAgainAfterAnAgentRestartAndAllocatesOnlyTheSocket) {
+  const fs::path kubeletDir = dir_ / "kubelet", cdiDir = dir_ / "cdi";
+  fs::create_directories(kubeletDir / "device-plugins");
+  fs::create_directories(cdiDir);
+  kubeaccel::testing::KubeletStandin kubelet((kubeletDir / "device-plugins").string());
+  kubelet.start();
+  pid_t plugin = ::fork();
+  if (plugin == 0) {
+    int fd = ::open((dir_ / "plugin.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::string bin = bundle() + "/bin/kubeaccel-plugin";
+    ::execl(bin.c_str(), bin.c_str(), "--config", (dir_ / "config.json").c_str(), "--kubelet-dir", kubeletDir.c_str(),
+            "--agent-dir", (dir_ / "agent").c_str(), "--cdi-dir", cdiDir.c_str(), "--log-level", "debug", nullptr);
+    ::_exit(127);
+  }
+  auto pluginLog = [&] {
+    std::ifstream f(dir_ / "plugin.log");
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return ss.str();
+  };
+  const std::string resource = "kubeaccel.io/nvidia-gpu";
+  auto healthy = [&](size_t want) {
+    return [&, want](const std::map<std::string, kubeaccel::testing::KubeletStandin::Resource>& r) {
+      auto it = r.find(resource);
+      if (it == r.end() || !it->second.streamOpen) return false;
+      size_t n = static_cast<size_t>(std::count_if(it->second.devices.begin(), it->second.devices.end(),
+                                                   [](const auto& d) { return d.health == "Healthy"; }));
+      return it->second.devices.size() == sockets_.size() && n == want;
+    };
+  };
+  EXPECT_TRUE(kubelet.waitFor(healthy(sockets_.size()), 60s)) << "every slot Healthy at first\n" << pluginLog();
+  stop();
+  EXPECT_TRUE(kubelet.waitFor(healthy(0), 30s)) << "no slot Healthy while the agent is down\n" << pluginLog();
+  start();
+  EXPECT_TRUE(kubelet.waitFor(healthy(sockets_.size()), 60s)) << "every slot Healthy again\n" << pluginLog();
+
+  auto devices = kubelet.resources()[resource].devices;
+  ASSERT_FALSE(devices.empty()) << pluginLog();
+  v1beta1::AllocateResponse resp;
+  grpc::Status s = kubelet.allocate(resource, {devices[0].id}, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message() << "\n" << pluginLog();
+  ASSERT_EQ(resp.container_responses_size(), 1);
+  const auto& c = resp.container_responses(0);
+  EXPECT_EQ(c.devices_size(), 0) << "no device node for the pod";
+  for (const auto& [k, v] : c.envs()) EXPECT_EQ(k.find("NVIDIA"), std::string::npos) << k << "=" << v;
+  std::string slotDir;
+  for (const auto& m : c.mounts())
+    if (m.container_path() == "/run/kubeaccel") slotDir = m.host_path();
+  ASSERT_FALSE(slotDir.empty()) << resp.DebugString();
+  for (const auto& e : fs::directory_iterator(cdiDir)) {  // the slots' CDI spec names no GPU node either
+    std::ifstream f(e.path());
+    std::stringstream spec;
+    spec << f.rdbuf();
+    EXPECT_EQ(spec.str().find("/dev/nvidia"), std::string::npos) << e.path() << ":\n" << spec.str();
+  }
+  Slot pod(slotDir + "/inference.sock");
+  EXPECT_EQ(pod.images("resnet18-fp16", randomImages(1, 9)).size(), 1000u) << "the allocated slot serves";
+  std::printf("[ measured ] %s: %zu slots advertised; Allocate of %s: %d mounts, %d envs, %d device nodes, %d CDI "
+              "names\n",
+              resource.c_str(), devices.size(), devices[0].id.c_str(), c.mounts_size(), c.envs_size(),
+              c.devices_size(), c.cdi_devices_size());
+  ::kill(plugin, SIGTERM);
+  int status = 0;
+  ::waitpid(plugin, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << pluginLog();
+  kubelet.stop();
 }
 
 }  // namespace
