@@ -69,9 +69,11 @@ measured window). A progress line is shown on stderr.
   --stream               each client sends its requests on one ModelStreamInfer
                          stream (a request, then its answer) instead of one
                          ModelInfer call per request: no call set-up per request,
-                         the lowest latency a pod can get
-  --timeout S            deadline of one request (default 60); with --stream, of
-                         the whole stream past its warm-up and duration
+                         the lowest latency a pod can get. A slot takes at most
+                         the agent's --max-streams streams (default 16): a
+                         client whose stream is refused does not start
+  --timeout S            deadline of one request (default 60); with --stream, the
+                         stream lives for the warm-up, the duration and twice this
 
 Exit status: 0 when the run completed (failed requests are counted and
 reported), 1 when every request failed or the plot could not be drawn,
@@ -310,12 +312,14 @@ Result runCombination(const Options& o, const inference::ModelMetadataResponse& 
   r.concurrency = concurrency;
   std::shared_ptr<grpc::Channel> shared = o.ownChannels ? nullptr : benchChannel(o.socketPath, false);
   std::vector<std::unique_ptr<RequestLoop>> loops;
-  auto deadline = o.timeout;
-  if (o.stream)  // the stream carries the warm-up and the measured window
-    deadline += std::chrono::milliseconds(static_cast<long>((o.warmup + o.duration) * 1000) + 10000);
+  // A stream carries the warm-up and the measured window, and may still
+  // wait on the warm-up's last request and the window's last.
+  std::optional<std::chrono::milliseconds> streamFor;
+  if (o.stream)
+    streamFor = 2 * o.timeout + std::chrono::milliseconds(static_cast<long>((o.warmup + o.duration) * 1000));
   for (int i = 0; i < concurrency; ++i) {
     loops.push_back(std::make_unique<RequestLoop>(o.ownChannels ? benchChannel(o.socketPath, true) : shared,
-                                                  o.socketPath, meta, batch, o.shm, deadline, o.stream));
+                                                  o.socketPath, meta, batch, o.shm, o.timeout, streamFor));
     if (grpc::Status s = loops.back()->prepare(); !s.ok()) {
       r.failures = static_cast<uint64_t>(concurrency);
       r.firstError = "client " + std::to_string(i) + " could not start: " + describe(s);
@@ -488,7 +492,8 @@ std::string plotScript(const Options& o, const std::vector<Result>& results, con
   g << "set grid\nset key outside right top vertical Left reverse\n";
   g << "set lmargin 11\nset rmargin 32\n";  // the two panels' axes line up
   g << "set multiplot layout 2,1 title " << gnuplotString("kubeaccel bench: " + o.model + " (" +
-                                                              (o.shm ? "shared memory" : "raw contents") + ", " +
+                                                              (o.shm ? "shared memory" : "raw contents") +
+                                                              (o.stream ? ", on a stream per client" : "") + ", " +
                                                               num(o.duration, 1) + " s per point)")
     << "\n";
   g << "set title 'latency of a request'\nset ylabel 'ms'\nset yrange [0:*]\nset xlabel 'batch size'\n";
@@ -567,14 +572,14 @@ std::shared_ptr<grpc::Channel> benchChannel(const std::string& socketPath, bool 
 
 RequestLoop::RequestLoop(std::shared_ptr<grpc::Channel> channel, const std::string& socketPath,
                          const inference::ModelMetadataResponse& meta, int batch, bool shm,
-                         std::chrono::milliseconds deadline, bool stream)
+                         std::chrono::milliseconds deadline, std::optional<std::chrono::milliseconds> streamFor)
     : channel_(std::move(channel)),
       stub_(inference::GRPCInferenceService::NewStub(channel_)),
       socketPath_(socketPath),
       meta_(meta),
       batch_(batch),
       shm_(shm),
-      stream_(stream),
+      streamFor_(streamFor),
       deadline_(deadline) {}
 
 RequestLoop::~RequestLoop() {
@@ -600,12 +605,30 @@ std::unique_ptr<grpc::ClientContext> RequestLoop::context() const {
 }
 
 grpc::Status RequestLoop::prepare() {
+  grpc::Status s = prepareRequest();
+  if (!s.ok() || !streamFor_) return s;
+  return openStream();
+}
+
+grpc::Status RequestLoop::openStream() {
+  // The agent counts a stream until it has finished it, a moment after the
+  // client's end: a refusal right after the last combination's streams
+  // closed is tried again for a while.
+  const auto giveUp = Clock::now() + std::chrono::seconds(2);
+  for (;;) {
+    streamContext_ = std::make_unique<grpc::ClientContext>();
+    streamContext_->set_deadline(std::chrono::system_clock::now() + *streamFor_);
+    streamCall_ = stub_->ModelStreamInfer(streamContext_.get());
+    grpc::Status s = streamRoundTrip();
+    if (streamCall_ || s.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED || Clock::now() >= giveUp)
+      return s;  // an error answer (UNKNOWN) is the caller's to count; the stream stays open
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+grpc::Status RequestLoop::prepareRequest() {
   if (!channel_->WaitForConnected(std::chrono::system_clock::now() + deadline_))
     return grpc::Status(grpc::StatusCode::UNAVAILABLE, "cannot connect to " + socketPath_);
-  if (stream_) {
-    streamContext_ = context();
-    streamCall_ = stub_->ModelStreamInfer(streamContext_.get());
-  }
   std::vector<ClientTensor> inputs;
   try {
     inputs = InferenceClient::randomInputs(meta_, batch_);
@@ -685,14 +708,15 @@ grpc::Status RequestLoop::prepare() {
 }
 
 grpc::Status RequestLoop::send() {
-  if (!stream_) {
+  if (!streamFor_) {
     auto ctx = context();
     return stub_->ModelInfer(ctx.get(), request_, &response_);
   }
-  if (!streamCall_) {  // the last one ended: open another, as a client would
-    streamContext_ = context();
-    streamCall_ = stub_->ModelStreamInfer(streamContext_.get());
-  }
+  if (!streamCall_) return openStream();  // the last one ended: open another, as a client would
+  return streamRoundTrip();
+}
+
+grpc::Status RequestLoop::streamRoundTrip() {
   if (!streamCall_->Write(request_) || !streamCall_->Read(&streamResponse_)) {
     grpc::Status s = streamCall_->Finish();
     streamCall_.reset();
@@ -700,9 +724,11 @@ grpc::Status RequestLoop::send() {
       s = grpc::Status(grpc::StatusCode::UNAVAILABLE, "the server ended the stream before answering");
     return s;
   }
-  // A failed request is an answer on the stream, not the stream's end.
+  // A failed request is an answer on the stream, not the stream's end. It
+  // carries a message but no status code.
   if (!streamResponse_.error_message().empty())
-    return grpc::Status(grpc::StatusCode::UNKNOWN, streamResponse_.error_message());
+    return grpc::Status(grpc::StatusCode::UNKNOWN, "the answer on the stream is an error: " +
+                                                       streamResponse_.error_message());
   response_.Swap(streamResponse_.mutable_infer_response());
   return grpc::Status::OK;
 }

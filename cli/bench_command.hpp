@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,21 +30,25 @@ std::shared_ptr<grpc::Channel> benchChannel(const std::string& socketPath, bool 
 // the outputs travel through a system-shared-memory region of this loop's own:
 // a file in the socket's directory, written once and registered once, as a
 // performance client would; the destructor unregisters and removes it.
-// With `stream`, the requests go on one ModelStreamInfer stream that
-// prepare() opens and the destructor closes (another is opened when the
-// server ends it), each answer read before the next
-// request is written (Triton's streaming mode, for the lowest latency); the
-// deadline then bounds the whole stream instead of each request.
+// With `streamFor`, the requests go on one ModelStreamInfer stream of at most
+// that lifetime, each answer read before the next request is written
+// (Triton's streaming mode, for the lowest latency). prepare() opens it and
+// sends the request once on it, so that a stream the agent refuses (past its
+// --max-streams) stops this client before the run; the destructor closes it;
+// send() opens another when the server ends one. `deadline` bounds every
+// other call: connecting, a unary request, registering the region.
 class RequestLoop {
  public:
   RequestLoop(std::shared_ptr<grpc::Channel> channel, const std::string& socketPath,
               const inference::ModelMetadataResponse& meta, int batch, bool shm,
-              std::chrono::milliseconds deadline, bool stream = false);
+              std::chrono::milliseconds deadline,
+              std::optional<std::chrono::milliseconds> streamFor = std::nullopt);
   ~RequestLoop();
   RequestLoop(const RequestLoop&) = delete;
   RequestLoop& operator=(const RequestLoop&) = delete;
 
-  // Connects and, with shm, creates and registers the region. Call once, before send().
+  // Connects and, with shm, creates and registers the region; opens the
+  // stream, with streamFor. Call once, before send().
   grpc::Status prepare();
   // One round trip: a ModelInfer call, or a request and its answer on the stream.
   // A stream that ended fails the request in flight; the next send() opens another.
@@ -54,6 +59,11 @@ class RequestLoop {
 
  private:
   std::unique_ptr<grpc::ClientContext> context() const;
+  grpc::Status prepareRequest();
+  // Opens the stream, sends the request on it and reads the answer.
+  grpc::Status openStream();
+  // The request and its answer on the open stream.
+  grpc::Status streamRoundTrip();
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<inference::GRPCInferenceService::Stub> stub_;
@@ -61,11 +71,11 @@ class RequestLoop {
   inference::ModelMetadataResponse meta_;
   int batch_;
   bool shm_;
-  bool stream_;
+  std::optional<std::chrono::milliseconds> streamFor_;
   std::chrono::milliseconds deadline_;
   inference::ModelInferRequest request_;
   inference::ModelInferResponse response_;
-  // The stream, when stream_.
+  // The stream, with streamFor_.
   std::unique_ptr<grpc::ClientContext> streamContext_;
   std::unique_ptr<grpc::ClientReaderWriter<inference::ModelInferRequest, inference::ModelStreamInferResponse>> streamCall_;
   inference::ModelStreamInferResponse streamResponse_;

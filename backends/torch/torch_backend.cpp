@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <map>
 #include <mutex>
@@ -218,10 +219,24 @@ class TorchRunner final : public Runner {
   // nothing else may use, so it goes back to the driver; the shapes are
   // captured again when they come back.
   void dropGraphs();
+  std::optional<std::chrono::steady_clock::time_point> lastDrop_;
   // The outputs of `in` by graph replay, or nullopt when the shape gets none.
   std::optional<std::vector<at::Tensor>> replay(const std::vector<c10::IValue>& in);
 #endif
 };
+
+#ifdef KUBEACCEL_TORCH_CUDA
+// Gives the allocator's cached, unused blocks back to the driver. The
+// allocator refuses (an assertion, thrown) while any thread of the process
+// captures a CUDA graph, as another worker may: the blocks then stay cached.
+void releaseCachedMemory() {
+  try {
+    c10::cuda::CUDACachingAllocator::emptyCache();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "torch backend: the GPU's cached memory stays cached for now: %s\n", message(e).c_str());
+  }
+}
+#endif
 
 class TorchModel final : public Model {
  public:
@@ -366,7 +381,7 @@ class TorchModel final : public Model {
     if (onCuda() && cudaStreamIsCapturing(c10::cuda::getCurrentCUDAStream(s_.device.index()).stream(), &capture) !=
                         cudaSuccess)
       cudaGetLastError();
-    if (capture == cudaStreamCaptureStatusNone) c10::cuda::CUDACachingAllocator::emptyCache();
+    if (capture == cudaStreamCaptureStatusNone) releaseCachedMemory();
 #endif
     std::string m = message(e);
     size_t from = m.find("CUDA out of memory");
@@ -496,11 +511,16 @@ std::optional<std::vector<at::Tensor>> TorchRunner::replay(const std::vector<c10
 }
 
 void TorchRunner::dropGraphs() {
-  if (graphs_.empty()) return;
+  // At most once a minute: a tenant that keeps sending batches too large for
+  // any GPU must not make every worker capture its shapes again each time.
+  auto now = std::chrono::steady_clock::now();
+  if (graphs_.empty() || (lastDrop_ && now - *lastDrop_ < std::chrono::minutes(1))) return;
+  lastDrop_ = now;
   size_t n = graphs_.size();
   graphs_.clear();  // each graph gives its share of the pool back
+  ungraphable_.clear();  // a capture that failed for want of memory, or past kMaxGraphs, may succeed now
   pool_.reset();
-  c10::cuda::CUDACachingAllocator::emptyCache();
+  releaseCachedMemory();
   std::fprintf(stderr,
                "torch backend: out of GPU memory: gave back the memory of this worker's %zu CUDA graph(s); each "
                "shape is captured again when it comes back\n",

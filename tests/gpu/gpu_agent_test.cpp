@@ -446,6 +446,14 @@ TEST_F(GpuAgent, ThePluginAdvertisesTheSlotsHealthyAgainAfterAnAgentRestartAndAl
             "--agent-dir", (dir_ / "agent").c_str(), "--cdi-dir", cdiDir.c_str(), "--log-level", "debug", nullptr);
     ::_exit(127);
   }
+  struct Reaper {  // stops the plugin when an assertion ends the test early
+    pid_t pid;
+    ~Reaper() {
+      if (pid <= 0) return;
+      ::kill(pid, SIGTERM);
+      ::waitpid(pid, nullptr, 0);
+    }
+  } reaper{plugin};
   auto pluginLog = [&] {
     std::ifstream f(dir_ / "plugin.log");
     std::stringstream ss;
@@ -481,12 +489,16 @@ TEST_F(GpuAgent, ThePluginAdvertisesTheSlotsHealthyAgainAfterAnAgentRestartAndAl
   for (const auto& m : c.mounts())
     if (m.container_path() == "/run/kubeaccel") slotDir = m.host_path();
   ASSERT_FALSE(slotDir.empty()) << resp.DebugString();
+  size_t specs = 0;
   for (const auto& e : fs::directory_iterator(cdiDir)) {  // the slots' CDI spec names no GPU node either
     std::ifstream f(e.path());
     std::stringstream spec;
     spec << f.rdbuf();
     EXPECT_EQ(spec.str().find("/dev/nvidia"), std::string::npos) << e.path() << ":\n" << spec.str();
+    ++specs;
   }
+  EXPECT_GE(specs, 1u) << "the plugin wrote no CDI spec to " << cdiDir;
+  EXPECT_EQ(c.cdi_devices_size(), 1) << resp.DebugString();
   Slot pod(slotDir + "/inference.sock");
   EXPECT_EQ(pod.images("resnet18-fp16", randomImages(1, 9)).size(), 1000u) << "the allocated slot serves";
   std::printf("[ measured ] %s: %zu slots advertised; Allocate of %s: %d mounts, %d envs, %d device nodes, %d CDI "
@@ -496,6 +508,7 @@ TEST_F(GpuAgent, ThePluginAdvertisesTheSlotsHealthyAgainAfterAnAgentRestartAndAl
   ::kill(plugin, SIGTERM);
   int status = 0;
   ::waitpid(plugin, &status, 0);
+  reaper.pid = -1;
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << pluginLog();
   kubelet.stop();
 }

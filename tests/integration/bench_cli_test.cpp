@@ -219,8 +219,20 @@ TEST_F(BenchCliTest, StreamModeSendsEachClientsRequestsOnOneStream) {
     if (perStream.size() >= 2) break;
   }
   ASSERT_EQ(perStream.size(), 2u) << "one stream per client:\n" << h.agentLog();
-  EXPECT_EQ(perStream[0] + perStream[1], requests) << "every measured request went on a stream (no warm-up)";
+  EXPECT_EQ(perStream[0] + perStream[1], requests + 2)
+      << "every measured request went on a stream (no warm-up), after the one each client sends to check it";
   EXPECT_EQ(leftInSlotDir(), std::vector<std::string>{});
+}
+
+// A slot takes at most --max-streams streams (16 by default): a client whose
+// stream is refused does not start, and the run says why.
+TEST_F(BenchCliTest, AStreamPastTheSlotsLimitStopsTheRunWithTheReason) {
+  std::string out, err;
+  EXPECT_EQ(bench({"--stream", "--concurrency", "17", "--duration", "0.3", "--warmup", "0"}, &out, &err), 1)
+      << out << err;
+  EXPECT_NE(err.find("could not start"), std::string::npos) << err;
+  EXPECT_NE(err.find("RESOURCE_EXHAUSTED"), std::string::npos) << err;
+  EXPECT_NE(err.find("stream"), std::string::npos) << err;
 }
 
 TEST_F(BenchCliTest, EveryRequestFailingExitsOne) { expectEveryRequestFails({}); }
