@@ -5,31 +5,43 @@
 #include <optional>
 
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
 
 #include "config/config_loader.hpp"
 #include "discovery/advertisement.hpp"
 #include "discovery/udev_scanner.hpp"
 #include "gpu/nvml.hpp"
+#include "served_models.hpp"
 #include "util/log.hpp"
 
 namespace kubeaccel {
 namespace {
 
-constexpr const char* kHelp = R"(Usage: kubeaccel devices [--config FILE] [--json] [--log-level L]
+constexpr const char* kHelp = R"(Usage: kubeaccel devices [--config FILE] [--json] [--agent-dir DIR] [--log-level L]
 
 Lists the accelerators discovery sees on this node now, as kubeaccel-plugin
 would advertise them: resource, ID, health, mode, device nodes, NUMA node,
 vendor:product and where the device sits on the bus; for an Unhealthy device,
 why ("problem" in --json); for an NVIDIA GPU, its memory in use and
-utilization from the driver (NVML; "gpu" in --json, absent without a driver).
-The models each device serves are the agent's: `kubeaccel models list`, or
-the agent's metric kubeaccel_agent_model_ready. Agent-mode devices are
-shown once per slot in --json and once per device, with their slot count, in
-the table. Uses the same catalog and discovery code as the plugin.
+utilization from the driver (NVML; "gpu" in --json, absent without a driver);
+for an agent-mode device, the models it serves, as the running agent says on
+its admin socket ("models" in --json; absent when no agent answers, which
+needs root: the socket is 0600). Agent-mode devices are shown once per slot
+in --json and once per device, with their slot count, in the table. Uses the
+same catalog and discovery code as the plugin.
 
-  --config FILE   catalog and modes (default: the built-in catalog)
-  --json          print {"devices": [...]} only; logs go to stderr
+  --config FILE    catalog and modes (default: the built-in catalog)
+  --json           print {"devices": [...]} only; logs go to stderr
+  --agent-dir DIR  the agent's directory, for the models each device serves
+                   (default /var/lib/kubeaccel/agent)
 )";
+
+// The agent's name for a device: its repository's.
+std::string deviceKey(const std::string& className, const std::string& deviceId) {
+  return className + "/" + deviceId;
+}
 
 // NVML's figures for an NVIDIA GPU, or nullopt (not one, or no driver).
 std::optional<gpu::GpuUsage> gpuUsage(const Device& d) {
@@ -52,7 +64,7 @@ std::string join(const std::vector<std::string>& v, const char* sep) {
 }  // namespace
 
 void printDeviceTable(std::ostream& out, const Config& config, const std::vector<TrackedDevice>& found,
-                      const std::string& indent) {
+                      const std::string& indent, const ServedModels* models) {
   std::vector<std::vector<std::string>> rows = {
       {"RESOURCE", "ID", "HEALTH", "MODE", "SLOTS", "NUMA", "VENDOR:PRODUCT", "BUS", "NODES"}};
   for (const auto& cls : config.classes)
@@ -90,13 +102,29 @@ void printDeviceTable(std::ostream& out, const Config& config, const std::vector
                      " in use, utilization " + std::to_string(u->utilizationPercent) + "%");
   if (!gpus.empty()) out << indent << "\n" << indent << "GPUs (NVML):\n";
   for (const auto& g : gpus) out << indent << "  " << g << "\n";
+  if (models && !models->unreachable.empty()) {
+    out << indent << "\n" << indent << "Models served: unknown, " << models->unreachable << "\n";
+  } else if (models) {
+    std::vector<std::string> lines;
+    for (const auto& cls : config.classes)
+      for (const auto& t : found)
+        if (t.device.className == cls.name && cls.mode == Mode::Agent) {
+          auto it = models->byDevice.find(deviceKey(cls.name, t.device.id));
+          lines.push_back(deviceKey(cls.name, t.device.id) + ": " +
+                          (it == models->byDevice.end() ? "not served by the agent"
+                           : it->second.empty()         ? "none ready"
+                                                        : join(it->second, ", ")));
+        }
+    if (!lines.empty()) out << indent << "\n" << indent << "Models served (kubeaccel-agent):\n";
+    for (const auto& l : lines) out << indent << "  " << l << "\n";
+  }
   if (!problems.empty()) out << indent << "\n" << indent << "Unhealthy because:\n";
   for (const auto& p : problems) out << indent << "  " << p << "\n";
 }
 
 namespace {
 
-nlohmann::json toJson(const Config& config, const std::vector<TrackedDevice>& found) {
+nlohmann::json toJson(const Config& config, const std::vector<TrackedDevice>& found, const ServedModels& models) {
   nlohmann::json devices = nlohmann::json::array();
   for (const auto& cls : config.classes)
     for (const auto& a : advertise(cls, found)) {
@@ -119,6 +147,8 @@ nlohmann::json toJson(const Config& config, const std::vector<TrackedDevice>& fo
         devices.back()["gpu"] = {{"memoryUsedBytes", u->memoryUsedBytes},
                                  {"memoryTotalBytes", u->memoryTotalBytes},
                                  {"utilizationPercent", u->utilizationPercent}};
+      if (auto it = models.byDevice.find(deviceKey(cls.name, a.physicalId)); it != models.byDevice.end())
+        devices.back()["models"] = it->second;
     }
   return {{"devices", devices}};
 }
@@ -137,7 +167,7 @@ std::vector<TrackedDevice> discoverNow(const Config& config) {
 }
 
 int devicesCommand(int argc, char** argv) {
-  Args args(argc, argv, 2, {"config", "log-level"}, {"json", "help"});
+  Args args(argc, argv, 2, {"config", "log-level", "agent-dir"}, {"json", "help"});
   if (args.has("help")) {
     std::cout << kHelp;
     return kExitOk;
@@ -147,10 +177,18 @@ int devicesCommand(int argc, char** argv) {
     throw UsageError("--log-level: expected trace, debug, info, warn or error");
   Config config = loadConfig(args.get("config", ""));
   std::vector<TrackedDevice> found = discoverNow(config);
+  std::vector<std::string> agentDevices;
+  for (const auto& cls : config.classes)
+    if (cls.mode == Mode::Agent)
+      for (const auto& t : found)
+        if (t.device.className == cls.name) agentDevices.push_back(deviceKey(cls.name, t.device.id));
+  ServedModels models =
+      servedModels(args.get("agent-dir", "/var/lib/kubeaccel/agent"), agentDevices, std::chrono::seconds(2));
+  if (!models.unreachable.empty()) spdlog::info("models served: unknown, {}", models.unreachable);
   if (args.has("json"))
-    std::cout << toJson(config, found).dump(2) << "\n";
+    std::cout << toJson(config, found, models).dump(2) << "\n";
   else
-    printDeviceTable(std::cout, config, found);
+    printDeviceTable(std::cout, config, found, "", &models);
   return kExitOk;
 }
 

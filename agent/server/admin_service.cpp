@@ -38,6 +38,15 @@ Status AdminService::ServerReady(const inference::ServerReadyRequest&, inference
 
 Status AdminService::RepositoryIndex(const inference::RepositoryIndexRequest& req, inference::RepositoryIndexResponse* resp) {
   auto devices = devices_();
+  // Each device has its own repository, named by its key ("<class>/<device-id>").
+  if (!req.repository_name().empty()) {
+    std::string served;
+    for (const auto& d : devices) served += (served.empty() ? "" : ", ") + d->key();
+    std::erase_if(devices, [&](const auto& d) { return d->key() != req.repository_name(); });
+    if (devices.empty())
+      return Status(StatusCode::NOT_FOUND, "repository '" + req.repository_name() + "': the agent serves no such device (" +
+                                               (served.empty() ? "it serves none" : "devices: " + served) + ")");
+  }
   for (const auto& d : devices)
     for (const auto& e : d->repository().index()) {
       if (req.ready() && e.state != "READY") continue;

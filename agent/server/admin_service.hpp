@@ -8,7 +8,8 @@
 // KServe v2 calls served here: ServerLive, ServerReady, RepositoryIndex,
 // RepositoryModelLoad, RepositoryModelUnload and ModelStatistics; others are
 // UNIMPLEMENTED. Requests are decoded as on a slot (DecodingService). A load or unload applies to every device the agent serves
-// (they share the model repository); the index lists each device's models,
+// (they share the model repository); the index lists each device's models
+// (RepositoryIndex's repository_name "<class>/<device-id>" picks one device),
 // and the statistics are summed over the devices.
 
 #include <functional>

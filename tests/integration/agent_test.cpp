@@ -4,6 +4,7 @@
 #include "agent_fixture.hpp"
 
 #include <latch>
+#include <set>
 
 namespace kubeaccel::testing {
 namespace {
@@ -523,6 +524,25 @@ TEST_F(AgentTest, BrokenModelIsUnavailableWhileTheOthersServe) {
   load.set_model_name("tiny");
   ASSERT_TRUE(admin.RepositoryModelLoad(load, &loadResp).ok());
   EXPECT_LE(maxAbsDiff(c1.inferFloats("tiny", "x", {1, 4}, x), want), kTolerance);
+
+  // Each device's repository by name ("<class>/<device-id>"); an unknown one is NOT_FOUND, naming those served.
+  std::string key;
+  for (const auto& e : fs::directory_iterator(h.agentDir() + "/movidius-ncs2"))
+    key = "movidius-ncs2/" + e.path().filename().string();
+  inference::RepositoryIndexRequest ireq;
+  ireq.set_repository_name(key);
+  ireq.set_ready(true);
+  inference::RepositoryIndexResponse iresp;
+  grpc::ClientContext ictx;
+  ASSERT_TRUE(admin.stub().RepositoryIndex(&ictx, ireq, &iresp).ok());
+  std::set<std::string> ready;
+  for (const auto& m : iresp.models()) ready.insert(m.name());
+  EXPECT_TRUE(ready.count("broken") && ready.count("tiny")) << iresp.DebugString();
+  ireq.set_repository_name("movidius-ncs2/no-such-device");
+  grpc::ClientContext nctx;
+  s = admin.stub().RepositoryIndex(&nctx, ireq, &iresp);
+  EXPECT_EQ(codeName(s.error_code()), "NOT_FOUND") << s.error_message();
+  EXPECT_NE(s.error_message().find(key), std::string::npos) << s.error_message();
 }
 
 TEST_F(AgentTest, MetadataGivesBatchDimensionPlatformAndExtensions) {

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <signal.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -296,6 +298,47 @@ TEST_F(DiscoveryEdgeTest, UsbSpeedFromLibusbAndASlowPortWarning) {
   EXPECT_EQ(doc["devices"][0]["bus"], "usb 1-3");
   EXPECT_NE(err.find("movidius-ncs2 device at usb 1-3 runs at 480 Mbps: plug it into a USB 3 port"), std::string::npos)
       << err;
+}
+
+// With the agent running, `kubeaccel devices` says which models each
+// agent-mode device serves, as the agent says on its admin socket: READY ones
+// only, as they are now. Without an agent, it says it does not know.
+TEST(DevicesWithAgentTest, ListsTheModelsEachAgentDeviceServesAsTheAgentSaysNow) {
+  PluginHarness h;
+  h.plug("movidius-ncs2-unbooted.umockdev");
+  const std::string config = h.writeConfig(R"({"classes": [{"name": "movidius-ncs2", "mode": "agent",
+    "backend": "opencv-cpu", "slots": 2, "reenumerates": true, "match": [
+    {"subsystem": "usb", "vendor": "03e7", "product": "2485"},
+    {"subsystem": "usb", "vendor": "03e7", "product": "f63b"}]}]})");
+  auto devices = [&](std::vector<std::string> extra, std::string* out) {
+    std::vector<std::string> argv = {KUBEACCEL_CLI_BIN, "devices", "--config", config, "--agent-dir", h.agentDir()};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    std::string err;
+    EXPECT_EQ(h.run(argv, out, &err), 0) << err;
+  };
+  std::string out;
+  devices({}, &out);
+  EXPECT_NE(out.find("Models served: unknown, no agent socket at " + h.agentDir() + "/admin.sock"), std::string::npos)
+      << out;
+  devices({"--json"}, &out);
+  EXPECT_FALSE(json::parse(out)["devices"][0].contains("models")) << "absent, not empty, without an agent:\n" << out;
+
+  h.startAgent(config);
+  ASSERT_TRUE(h.waitForAgentLog("serving 2 slot socket(s)")) << h.agentLog();
+  devices({}, &out);
+  EXPECT_NE(out.find("Models served (kubeaccel-agent):\n  movidius-ncs2/usb-1-3: loose, pair, relu, squeezenet, tiny\n"),
+            std::string::npos)
+      << out;
+  std::string err;
+  ASSERT_EQ(h.run({KUBEACCEL_CLI_BIN, "models", "unload", "squeezenet", "--agent-dir", h.agentDir()}, &out, &err), 0)
+      << err;
+  devices({"--json"}, &out);
+  json doc = json::parse(out);
+  ASSERT_EQ(doc["devices"].size(), 2u) << out;
+  for (const auto& d : doc["devices"])
+    EXPECT_EQ(d["models"].get<std::vector<std::string>>(), (std::vector<std::string>{"loose", "pair", "relu", "tiny"}))
+        << "each slot's entry names its device's ready models:\n" << out;
+  EXPECT_EQ(h.stopAgent(SIGTERM), 0);
 }
 
 }  // namespace
