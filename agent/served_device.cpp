@@ -44,6 +44,7 @@ ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const D
     SlotContext ctx;
     ctx.resource = config.resourceName(cls);
     ctx.deviceId = device.id;
+    ctx.repositoryName = key_;
     ctx.slot = k;
     ctx.slotDir = deviceDir_ + "/" + slotDirName(k);
     ctx.backend = cls.backend;

@@ -27,8 +27,9 @@ vendor:product and where the device sits on the bus; for an Unhealthy device,
 why ("problem" in --json); for an NVIDIA GPU, its memory in use and
 utilization from the driver (NVML; "gpu" in --json, absent without a driver);
 for an agent-mode device, the models it serves, as the running agent says on
-its admin socket ("models" in --json; absent when no agent answers, which
-needs root: the socket is 0600). Agent-mode devices are shown once per slot
+its admin socket ("models" in --json; absent when the agent cannot be asked,
+which needs root since the socket is 0600, or does not serve that device;
+the reason is logged on stderr). Agent-mode devices are shown once per slot
 in --json and once per device, with their slot count, in the table. Uses the
 same catalog and discovery code as the plugin.
 
@@ -109,11 +110,15 @@ void printDeviceTable(std::ostream& out, const Config& config, const std::vector
     for (const auto& cls : config.classes)
       for (const auto& t : found)
         if (t.device.className == cls.name && cls.mode == Mode::Agent) {
-          auto it = models->byDevice.find(deviceKey(cls.name, t.device.id));
-          lines.push_back(deviceKey(cls.name, t.device.id) + ": " +
-                          (it == models->byDevice.end() ? "not served by the agent"
-                           : it->second.empty()         ? "none ready"
-                                                        : join(it->second, ", ")));
+          const std::string key = deviceKey(cls.name, t.device.id);
+          auto it = models->byDevice.find(key);
+          auto no = models->notServed.find(key);
+          lines.push_back(key + ": " +
+                          (it != models->byDevice.end() ? (it->second.empty() ? "none ready" : join(it->second, ", "))
+                           : no != models->notServed.end()
+                               ? "not served by the agent (" + no->second +
+                                     "; is --config the agent's?)"
+                               : "not asked"));
         }
     if (!lines.empty()) out << indent << "\n" << indent << "Models served (kubeaccel-agent):\n";
     for (const auto& l : lines) out << indent << "  " << l << "\n";
@@ -184,7 +189,11 @@ int devicesCommand(int argc, char** argv) {
         if (t.device.className == cls.name) agentDevices.push_back(deviceKey(cls.name, t.device.id));
   ServedModels models =
       servedModels(args.get("agent-dir", "/var/lib/kubeaccel/agent"), agentDevices, std::chrono::seconds(2));
-  if (!models.unreachable.empty()) spdlog::info("models served: unknown, {}", models.unreachable);
+  // In --json the reason goes to the log (stderr), since stdout holds only the document.
+  if (args.has("json")) {
+    if (!models.unreachable.empty()) spdlog::warn("models served: unknown, {}", models.unreachable);
+    for (const auto& [key, why] : models.notServed) spdlog::warn("models served: {}: {}", key, why);
+  }
   if (args.has("json"))
     std::cout << toJson(config, found, models).dump(2) << "\n";
   else

@@ -4,6 +4,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -54,7 +55,9 @@ int modelsCommand(int argc, char** argv) {
   if (verb != "list" && !needsName && verb != "stats") throw UsageError("models: unknown action '" + verb + "'");
   if (needsName && pos.size() != 2) throw UsageError("models: " + verb + " takes one model NAME");
   if (pos.size() > (verb == "list" ? 1u : 2u)) throw UsageError("models: unexpected argument '" + pos.back() + "'");
-  std::string socket = args.get("socket", "unix://" + args.get("agent-dir", "/var/lib/kubeaccel/agent") + "/admin.sock");
+  // Absolute: gRPC would read a relative path's first folder as a host name.
+  std::string socket = args.get(
+      "socket", "unix:" + (std::filesystem::absolute(args.get("agent-dir", "/var/lib/kubeaccel/agent")) / "admin.sock").string());
   long timeout = std::stol(args.get("timeout", "60"));
 
   auto stub = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(socket, grpc::InsecureChannelCredentials()));

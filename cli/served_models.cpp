@@ -12,14 +12,20 @@ ServedModels servedModels(const std::string& agentDir, const std::vector<std::st
                           std::chrono::milliseconds timeout) {
   ServedModels out;
   if (deviceKeys.empty()) return out;
-  const std::string socket = agentDir + "/admin.sock";
   std::error_code ec;
-  if (!std::filesystem::exists(socket, ec)) {
-    out.unreachable = "no agent socket at " + socket + (ec ? " (" + ec.message() + ")" : "");
+  // Absolute: gRPC would read a relative path's first folder as a host name.
+  const std::string socket = (std::filesystem::absolute(agentDir, ec) / "admin.sock").string();
+  bool exists = !ec && std::filesystem::exists(socket, ec);
+  if (ec) {
+    out.unreachable = "cannot reach " + socket + ": " + ec.message() + " (the agent's directory is root's)";
+    return out;
+  }
+  if (!exists) {
+    out.unreachable = "no agent socket at " + socket;
     return out;
   }
   auto stub = inference::GRPCInferenceService::NewStub(
-      grpc::CreateChannel("unix://" + socket, grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel("unix:" + socket, grpc::InsecureChannelCredentials()));
   for (const auto& key : deviceKeys) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + timeout);
@@ -28,10 +34,14 @@ ServedModels servedModels(const std::string& agentDir, const std::vector<std::st
     req.set_ready(true);
     inference::RepositoryIndexResponse resp;
     grpc::Status s = stub->RepositoryIndex(&ctx, req, &resp);
-    if (s.error_code() == grpc::StatusCode::NOT_FOUND) continue;  // not served (yet)
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) {  // not served (yet), or another catalog's name
+      out.notServed[key] = s.error_message();
+      continue;
+    }
     if (!s.ok()) {
       out.byDevice.clear();
-      out.unreachable = "the agent does not answer on " + socket + ": " + s.error_message();
+      out.notServed.clear();
+      out.unreachable = "cannot reach the agent on " + socket + ": " + s.error_message();
       return out;
     }
     auto& names = out.byDevice[key];

@@ -12,9 +12,11 @@ namespace kubeaccel {
 // What the agent answered: READY models by device key ("<class>/<device-id>",
 // the agent's name for that device's repository). `unreachable` says why
 // nothing is known (no agent, or a caller that may not open the 0600 admin
-// socket); a device the agent does not serve has no entry.
+// socket); a device the agent does not serve is in `notServed` instead, with
+// the agent's answer (which names the devices it does serve).
 struct ServedModels {
   std::map<std::string, std::vector<std::string>> byDevice;
+  std::map<std::string, std::string> notServed;
   std::string unreachable;
 };
 

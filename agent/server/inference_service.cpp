@@ -418,6 +418,11 @@ std::shared_ptr<ModelStatistics> InferenceService::slotStats(const std::string& 
 }
 
 Status InferenceService::RepositoryIndex(const inference::RepositoryIndexRequest& req, inference::RepositoryIndexResponse* resp) {
+  // A slot sees only its own device's repository, by either name: none, or
+  // "<class>/<device-id>" as on the admin socket.
+  if (!req.repository_name().empty() && req.repository_name() != ctx_.repositoryName)
+    return Status(StatusCode::NOT_FOUND, "repository '" + req.repository_name() + "': this slot serves only '" +
+                                             ctx_.repositoryName + "'");
   for (const auto& e : ctx_.repository->index()) {
     if (req.ready() && e.state != "READY") continue;
     auto* m = resp->add_models();

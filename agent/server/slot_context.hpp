@@ -25,6 +25,7 @@ struct InferObserver {
 struct SlotContext {
   std::string resource;  // "kubeaccel.io/movidius-ncs2"
   std::string deviceId;
+  std::string repositoryName;  // the device's model repository: "<class>/<device-id>"
   int slot = 0;
   std::string slotDir;
   std::string backend;   // the class's backend name

@@ -534,15 +534,32 @@ TEST_F(AgentTest, BrokenModelIsUnavailableWhileTheOthersServe) {
   ireq.set_ready(true);
   inference::RepositoryIndexResponse iresp;
   grpc::ClientContext ictx;
+  ictx.set_deadline(std::chrono::system_clock::now() + 10s);
   ASSERT_TRUE(admin.stub().RepositoryIndex(&ictx, ireq, &iresp).ok());
   std::set<std::string> ready;
   for (const auto& m : iresp.models()) ready.insert(m.name());
   EXPECT_TRUE(ready.count("broken") && ready.count("tiny")) << iresp.DebugString();
   ireq.set_repository_name("movidius-ncs2/no-such-device");
   grpc::ClientContext nctx;
+  nctx.set_deadline(std::chrono::system_clock::now() + 10s);
   s = admin.stub().RepositoryIndex(&nctx, ireq, &iresp);
   EXPECT_EQ(codeName(s.error_code()), "NOT_FOUND") << s.error_message();
   EXPECT_NE(s.error_message().find(key), std::string::npos) << s.error_message();
+  // A slot knows its device's repository by the same name, and no other.
+  for (const std::string& name : {key, std::string("movidius-ncs2/no-such-device")}) {
+    ireq.set_repository_name(name);
+    grpc::ClientContext sctx;
+    sctx.set_deadline(std::chrono::system_clock::now() + 10s);
+    iresp.Clear();
+    s = c.stub().RepositoryIndex(&sctx, ireq, &iresp);
+    if (name == key) {
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      EXPECT_GT(iresp.models_size(), 0);
+    } else {
+      EXPECT_EQ(codeName(s.error_code()), "NOT_FOUND") << s.error_message();
+      EXPECT_NE(s.error_message().find("this slot serves only '" + key + "'"), std::string::npos) << s.error_message();
+    }
+  }
 }
 
 TEST_F(AgentTest, MetadataGivesBatchDimensionPlatformAndExtensions) {

@@ -10,6 +10,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <grpcpp/grpcpp.h>
+
+#include "inference/grpc_service.grpc.pb.h"
 #include "plugin_harness.hpp"
 
 namespace kubeaccel::testing {
@@ -302,42 +305,74 @@ TEST_F(DiscoveryEdgeTest, UsbSpeedFromLibusbAndASlowPortWarning) {
 
 // With the agent running, `kubeaccel devices` says which models each
 // agent-mode device serves, as the agent says on its admin socket: READY ones
-// only, as they are now. Without an agent, it says it does not know.
+// only, as they are now. Without an agent, it says it does not know; for a
+// device the agent does not serve (another catalog), it says so.
 TEST(DevicesWithAgentTest, ListsTheModelsEachAgentDeviceServesAsTheAgentSaysNow) {
   PluginHarness h;
+  h.plug("movidius-ncs.umockdev");
   h.plug("movidius-ncs2-unbooted.umockdev");
-  const std::string config = h.writeConfig(R"({"classes": [{"name": "movidius-ncs2", "mode": "agent",
-    "backend": "opencv-cpu", "slots": 2, "reenumerates": true, "match": [
-    {"subsystem": "usb", "vendor": "03e7", "product": "2485"},
-    {"subsystem": "usb", "vendor": "03e7", "product": "f63b"}]}]})");
-  auto devices = [&](std::vector<std::string> extra, std::string* out) {
-    std::vector<std::string> argv = {KUBEACCEL_CLI_BIN, "devices", "--config", config, "--agent-dir", h.agentDir()};
+  const std::string config = h.writeConfig(R"({"classes": [
+    {"name": "movidius-ncs", "mode": "agent", "backend": "opencv-cpu", "slots": 2, "reenumerates": true,
+     "match": [{"subsystem": "usb", "vendor": "03e7", "product": "2150"}]},
+    {"name": "movidius-ncs2", "mode": "agent", "backend": "opencv-cpu", "slots": 2, "reenumerates": true,
+     "match": [{"subsystem": "usb", "vendor": "03e7", "product": "2485"},
+               {"subsystem": "usb", "vendor": "03e7", "product": "f63b"}]}]})");
+  auto devices = [&](const std::string& cfg, std::vector<std::string> extra, std::string* out, std::string* err) {
+    std::vector<std::string> argv = {KUBEACCEL_CLI_BIN, "devices", "--config", cfg, "--agent-dir", h.agentDir()};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    std::string err;
-    EXPECT_EQ(h.run(argv, out, &err), 0) << err;
+    EXPECT_EQ(h.run(argv, out, err), 0) << *err;
   };
-  std::string out;
-  devices({}, &out);
+  std::string out, err;
+  devices(config, {}, &out, &err);
   EXPECT_NE(out.find("Models served: unknown, no agent socket at " + h.agentDir() + "/admin.sock"), std::string::npos)
       << out;
-  devices({"--json"}, &out);
+  devices(config, {"--json"}, &out, &err);
   EXPECT_FALSE(json::parse(out)["devices"][0].contains("models")) << "absent, not empty, without an agent:\n" << out;
+  EXPECT_NE(err.find("models served: unknown"), std::string::npos) << "the reason, on stderr: " << err;
 
   h.startAgent(config);
-  ASSERT_TRUE(h.waitForAgentLog("serving 2 slot socket(s)")) << h.agentLog();
-  devices({}, &out);
-  EXPECT_NE(out.find("Models served (kubeaccel-agent):\n  movidius-ncs2/usb-1-3: loose, pair, relu, squeezenet, tiny\n"),
+  ASSERT_TRUE(h.waitForAgentLog("serving 2 slot socket(s) under " + h.agentDir() + "/movidius-ncs2/")) << h.agentLog();
+  ASSERT_TRUE(h.waitForAgentLog("serving 2 slot socket(s) under " + h.agentDir() + "/movidius-ncs/")) << h.agentLog();
+  devices(config, {}, &out, &err);
+  EXPECT_NE(out.find("Models served (kubeaccel-agent):\n"
+                     "  movidius-ncs/usb-1-2: loose, pair, relu, squeezenet, tiny\n"
+                     "  movidius-ncs2/usb-1-3: loose, pair, relu, squeezenet, tiny\n"),
             std::string::npos)
       << out;
-  std::string err;
   ASSERT_EQ(h.run({KUBEACCEL_CLI_BIN, "models", "unload", "squeezenet", "--agent-dir", h.agentDir()}, &out, &err), 0)
       << err;
-  devices({"--json"}, &out);
+  devices(config, {"--json"}, &out, &err);
   json doc = json::parse(out);
-  ASSERT_EQ(doc["devices"].size(), 2u) << out;
+  ASSERT_EQ(doc["devices"].size(), 4u) << out;
   for (const auto& d : doc["devices"])
-    EXPECT_EQ(d["models"].get<std::vector<std::string>>(), (std::vector<std::string>{"loose", "pair", "relu", "tiny"}))
+    EXPECT_EQ(d.at("models").get<std::vector<std::string>>(),
+              (std::vector<std::string>{"loose", "pair", "relu", "tiny"}))
         << "each slot's entry names its device's ready models:\n" << out;
+
+  // The admin socket's index of one device's repository holds each model once; of all, once per device.
+  auto index = [&](const std::string& repository) {
+    auto stub = inference::GRPCInferenceService::NewStub(
+        grpc::CreateChannel("unix:" + h.agentDir() + "/admin.sock", grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    inference::RepositoryIndexRequest req;
+    req.set_repository_name(repository);
+    inference::RepositoryIndexResponse resp;
+    grpc::Status s = stub->RepositoryIndex(&ctx, req, &resp);
+    EXPECT_TRUE(s.ok()) << repository << ": " << s.error_message();
+    return resp.models_size();
+  };
+  const int one = index("movidius-ncs2/usb-1-3");
+  EXPECT_EQ(one, 5) << "loose, pair, relu, squeezenet (unloaded) and tiny";
+  EXPECT_EQ(index(""), 2 * one);
+
+  // Another catalog's class names: the agent serves no such device, and says which it serves.
+  const std::string other = h.writeConfig(R"({"builtin": false, "classes": [
+    {"name": "ncs2-renamed", "mode": "agent", "backend": "opencv-cpu", "slots": 2, "reenumerates": true,
+     "match": [{"subsystem": "usb", "vendor": "03e7", "product": "2485"}]}]})");
+  devices(other, {}, &out, &err);
+  EXPECT_NE(out.find("ncs2-renamed/usb-1-3: not served by the agent ("), std::string::npos) << out;
+  EXPECT_NE(out.find("movidius-ncs2/usb-1-3"), std::string::npos) << "names the devices the agent serves:\n" << out;
   EXPECT_EQ(h.stopAgent(SIGTERM), 0);
 }
 
