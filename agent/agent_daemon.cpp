@@ -11,6 +11,7 @@
 
 #include <grpcpp/server_builder.h>
 
+#include "discovery/advertisement.hpp"
 #include "util/agent_dir.hpp"
 #include "util/socket_check.hpp"
 
@@ -74,7 +75,7 @@ void AgentDaemon::onDevices(const std::vector<TrackedDevice>& devices) {
   for (const auto& t : devices) {
     const DeviceClass* cls = config_.findClass(t.device.className);
     if (!cls || cls->mode != Mode::Agent) continue;
-    std::string key = cls->name + "/" + t.device.id;
+    std::string key = deviceKey(cls->name, t.device.id);
     present.insert(key);
     if (devices_.count(key)) continue;  // re-enumeration keeps the same device and its sockets
     try {
@@ -106,7 +107,7 @@ void AgentDaemon::publishDevices() {
 }
 
 void AgentDaemon::serveAdmin() {
-  std::string path = options_.agentDir + "/admin.sock";
+  std::string path = adminSocketPath(options_.agentDir);
   adminService_ = std::make_unique<AdminService>([this] {
     std::lock_guard lock(adminMu_);
     return adminView_;

@@ -18,7 +18,7 @@ namespace kubeaccel::agent {
 ServedDevice::ServedDevice(const Config& config, const DeviceClass& cls, const Device& device,
                            const AgentOptions& options)
     : deviceDir_(options.agentDir + "/" + cls.name + "/" + device.id),
-      key_(cls.name + "/" + device.id), maxMessageBytes_(options.maxMessageBytes),
+      key_(deviceKey(cls.name, device.id)), maxMessageBytes_(options.maxMessageBytes),
       maxConnections_(options.maxConnections) {
   std::string reason;
   // A GPU backend picks its device by PCI address ("pci 0000:3b:00.0").

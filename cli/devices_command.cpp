@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -38,11 +39,6 @@ same catalog and discovery code as the plugin.
   --agent-dir DIR  the agent's directory, for the models each device serves
                    (default /var/lib/kubeaccel/agent)
 )";
-
-// The agent's name for a device: its repository's.
-std::string deviceKey(const std::string& className, const std::string& deviceId) {
-  return className + "/" + deviceId;
-}
 
 // NVML's figures for an NVIDIA GPU, or nullopt (not one, or no driver).
 std::optional<gpu::GpuUsage> gpuUsage(const Device& d) {
@@ -106,22 +102,13 @@ void printDeviceTable(std::ostream& out, const Config& config, const std::vector
   if (models && !models->unreachable.empty()) {
     out << indent << "\n" << indent << "Models served: unknown, " << models->unreachable << "\n";
   } else if (models) {
-    std::vector<std::string> lines;
-    for (const auto& cls : config.classes)
-      for (const auto& t : found)
-        if (t.device.className == cls.name && cls.mode == Mode::Agent) {
-          const std::string key = deviceKey(cls.name, t.device.id);
-          auto it = models->byDevice.find(key);
-          auto no = models->notServed.find(key);
-          lines.push_back(key + ": " +
-                          (it != models->byDevice.end() ? (it->second.empty() ? "none ready" : join(it->second, ", "))
-                           : no != models->notServed.end()
-                               ? "not served by the agent (" + no->second +
-                                     "; is --config the agent's?)"
-                               : "not asked"));
-        }
+    // Every device asked is in one of the two maps: the lines, by device key.
+    std::map<std::string, std::string> lines;
+    for (const auto& [key, names] : models->byDevice) lines[key] = names.empty() ? "none ready" : join(names, ", ");
+    for (const auto& [key, why] : models->notServed)
+      lines[key] = "not served by the agent (" + why + "; is --config the agent's?)";
     if (!lines.empty()) out << indent << "\n" << indent << "Models served (kubeaccel-agent):\n";
-    for (const auto& l : lines) out << indent << "  " << l << "\n";
+    for (const auto& [key, line] : lines) out << indent << "  " << key << ": " << line << "\n";
   }
   if (!problems.empty()) out << indent << "\n" << indent << "Unhealthy because:\n";
   for (const auto& p : problems) out << indent << "  " << p << "\n";
@@ -189,15 +176,14 @@ int devicesCommand(int argc, char** argv) {
         if (t.device.className == cls.name) agentDevices.push_back(deviceKey(cls.name, t.device.id));
   ServedModels models =
       servedModels(args.get("agent-dir", "/var/lib/kubeaccel/agent"), agentDevices, std::chrono::seconds(2));
-  // In --json the reason goes to the log (stderr), since stdout holds only the document.
   if (args.has("json")) {
+    // The reasons go to the log (stderr), since stdout holds only the document.
     if (!models.unreachable.empty()) spdlog::warn("models served: unknown, {}", models.unreachable);
     for (const auto& [key, why] : models.notServed) spdlog::warn("models served: {}: {}", key, why);
-  }
-  if (args.has("json"))
     std::cout << toJson(config, found, models).dump(2) << "\n";
-  else
+  } else {
     printDeviceTable(std::cout, config, found, "", &models);
+  }
   return kExitOk;
 }
 

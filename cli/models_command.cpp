@@ -4,11 +4,11 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <chrono>
-#include <filesystem>
 #include <iostream>
 #include <string>
 
 #include "inference/grpc_service.grpc.pb.h"
+#include "util/agent_dir.hpp"
 #include "util/args.hpp"
 
 namespace kubeaccel {
@@ -55,9 +55,7 @@ int modelsCommand(int argc, char** argv) {
   if (verb != "list" && !needsName && verb != "stats") throw UsageError("models: unknown action '" + verb + "'");
   if (needsName && pos.size() != 2) throw UsageError("models: " + verb + " takes one model NAME");
   if (pos.size() > (verb == "list" ? 1u : 2u)) throw UsageError("models: unexpected argument '" + pos.back() + "'");
-  // Absolute: gRPC would read a relative path's first folder as a host name.
-  std::string socket = args.get(
-      "socket", "unix:" + (std::filesystem::absolute(args.get("agent-dir", "/var/lib/kubeaccel/agent")) / "admin.sock").string());
+  std::string socket = args.get("socket", "unix:" + adminSocketPath(args.get("agent-dir", "/var/lib/kubeaccel/agent")));
   long timeout = std::stol(args.get("timeout", "60"));
 
   auto stub = inference::GRPCInferenceService::NewStub(grpc::CreateChannel(socket, grpc::InsecureChannelCredentials()));

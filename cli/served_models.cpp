@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "inference/grpc_service.grpc.pb.h"
+#include "util/agent_dir.hpp"
 
 namespace kubeaccel {
 
@@ -12,10 +13,9 @@ ServedModels servedModels(const std::string& agentDir, const std::vector<std::st
                           std::chrono::milliseconds timeout) {
   ServedModels out;
   if (deviceKeys.empty()) return out;
+  const std::string socket = adminSocketPath(agentDir);
   std::error_code ec;
-  // Absolute: gRPC would read a relative path's first folder as a host name.
-  const std::string socket = (std::filesystem::absolute(agentDir, ec) / "admin.sock").string();
-  bool exists = !ec && std::filesystem::exists(socket, ec);
+  bool exists = std::filesystem::exists(socket, ec);
   if (ec) {
     out.unreachable = "cannot reach " + socket + ": " + ec.message() + " (the agent's directory is root's)";
     return out;

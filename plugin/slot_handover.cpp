@@ -3,12 +3,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include "kubeaccel/admin/v1/admin.grpc.pb.h"
+#include "util/agent_dir.hpp"
 
 namespace kubeaccel {
 
 grpc::Status handOverSlot(const std::string& agentDir, const std::string& className, const std::string& deviceId,
                           int slot, std::chrono::milliseconds timeout) {
-  auto channel = grpc::CreateChannel("unix://" + agentDir + "/admin.sock", grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel("unix:" + adminSocketPath(agentDir), grpc::InsecureChannelCredentials());
   auto stub = admin::v1::SlotAdmin::NewStub(channel);
   admin::v1::HandOverSlotRequest req;
   req.set_class_name(className);

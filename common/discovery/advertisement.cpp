@@ -4,6 +4,10 @@ namespace kubeaccel {
 
 std::string slotDirName(int slot) { return "s" + std::to_string(slot); }
 
+std::string deviceKey(const std::string& className, const std::string& deviceId) {
+  return className + "/" + deviceId;
+}
+
 std::vector<AdvertisedDevice> advertise(const DeviceClass& cls, const std::vector<TrackedDevice>& devices) {
   std::vector<AdvertisedDevice> out;
   for (const auto& t : devices) {

@@ -27,4 +27,8 @@ std::vector<AdvertisedDevice> advertise(const DeviceClass& cls, const std::vecto
 // Slot directory name of slot k: "s0", "s1", ...
 std::string slotDirName(int slot);
 
+// The agent's name for an agent-mode device, which is also its model
+// repository's name (KServe v2 repository_name): "<class>/<device-id>".
+std::string deviceKey(const std::string& className, const std::string& deviceId);
+
 }  // namespace kubeaccel

@@ -19,4 +19,10 @@ void prepareAgentDirectory(const std::string& dir) {
                  std::strerror(errno));
 }
 
+std::string adminSocketPath(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(dir, ec);
+  return ((ec ? std::filesystem::path(dir) : abs) / "admin.sock").string();
+}
+
 }  // namespace kubeaccel

@@ -15,4 +15,8 @@ namespace kubeaccel {
 // std::runtime_error when it cannot be created; a failed chmod is logged.
 void prepareAgentDirectory(const std::string& dir);
 
+// The agent's admin socket in `dir`: <dir>/admin.sock, made absolute (a
+// gRPC "unix:" target reads a relative path's first folder as a host name).
+std::string adminSocketPath(const std::string& dir);
+
 }  // namespace kubeaccel
